@@ -1,0 +1,167 @@
+"""Leaf I/O helpers: atomic writes, safe checkpoint loading, run manifests.
+
+Everything that writes a file in repsim goes through :func:`atomic_write_bytes` (or one of its
+wrappers) so an interrupted run never leaves a half-written checkpoint, table or figure: the data
+goes to a temporary file in the same directory, is fsync'ed, and then replaces the target with
+``os.replace`` (atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CheckpointError",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "load_checkpoint",
+    "run_manifest",
+    "save_checkpoint",
+]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt, untrusted or not a repsim checkpoint."""
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # Never leave the temporary file behind, whatever went wrong (KeyboardInterrupt too).
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars / arrays and paths show up in records; turn them into plain JSON.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    text = json.dumps(obj, indent=2, default=_json_default, allow_nan=True)
+    return atomic_write_text(path, text + "\n")
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> Path:
+    """Save a checkpoint dict with ``torch.save``, atomically.
+
+    The payload must only hold tensors, numbers, strings, lists and dicts so that
+    :func:`load_checkpoint` can read it back with ``torch.load(weights_only=True)``.
+    """
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(dict(payload), buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, map_location: str | Any = "cpu"
+) -> dict[str, Any]:
+    """Load a checkpoint safely with ``torch.load(weights_only=True)``.
+
+    Raises
+    ------
+    CheckpointError
+        If the file does not exist, is truncated/corrupt, or holds pickled objects that are not
+        plain tensors and containers (an untrusted or foreign checkpoint): nothing in it is executed.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise CheckpointError(
+            f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]} "
+            "(the file is corrupt, truncated, or contains objects other than tensors and plain "
+            "containers; repsim loads with weights_only=True and never runs code from a checkpoint)"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(
+            f"{path} holds a {type(obj).__name__}, not a checkpoint dict; expected a dict with a "
+            "'model' state_dict (repsim) or a bare state_dict (learn2learn-style)"
+        )
+    return obj
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def run_manifest(
+    *, config: Mapping[str, Any] | None = None, seed: int | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A manifest for a result: config, seed, library versions, git sha, host and time."""
+    import numpy
+    import torch
+
+    from repsim import __version__
+
+    versions = {
+        "repsim": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
+    for name in ("scipy", "pandas", "sklearn"):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            versions[name] = getattr(mod, "__version__", "?")
+    manifest: dict[str, Any] = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seed": seed,
+        "config": dict(config) if config is not None else None,
+        "versions": versions,
+        "git_sha": _git_sha(),
+        "platform": platform.platform(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    manifest.update(extra)
+    return manifest
