@@ -1,1 +1,8 @@
-"""repsim.models."""
+"""Few-shot models with stable layer names (``conv1..conv4, head``; ``fc1, fc2, head``)."""
+
+from __future__ import annotations
+
+from repsim.models.conv4 import BODY_LAYERS, Conv4, ConvBlock, conv4_for
+from repsim.models.mlp import MLP_BODY_LAYERS, SinusoidMLP
+
+__all__ = ["BODY_LAYERS", "MLP_BODY_LAYERS", "Conv4", "ConvBlock", "SinusoidMLP", "conv4_for"]

@@ -1,0 +1,184 @@
+"""Meta-test evaluation: accuracy (or MSE) over a fixed, seeded set of tasks, with a 95% CI.
+
+The CI is the paper's: 1.96 · std / √(tasks) over per-task query accuracies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.func import vmap
+
+from repsim.meta.algorithms import task_eval
+from repsim.meta.inner import detach_params, freeze_spec
+
+__all__ = ["EvalResult", "evaluate_checkpoint", "evaluate_tasks", "mean_ci95"]
+
+
+def mean_ci95(values: Tensor | Sequence[float]) -> tuple[float, float]:
+    """Mean and the half-width of its normal 95% CI, 1.96 · std / √n (std with n − 1)."""
+    v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    if v.numel() == 0:
+        raise ValueError("mean_ci95 needs at least one value")
+    if v.numel() == 1:
+        return float(v[0]), float("nan")
+    return float(v.mean()), float(1.96 * v.std(unbiased=True) / math.sqrt(v.numel()))
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Per-task query metric after each inner step, and its summary.
+
+    ``per_task`` has shape ``(tasks, steps + 1)``: column s is the metric after s inner steps.
+    ``metric`` is ``"accuracy"`` (fraction in [0, 1]) or ``"mse"``.
+    """
+
+    per_task: Tensor  # (tasks, steps + 1), float64, CPU
+    metric: str
+    head: str
+    frozen: tuple[str, ...]
+    inner_steps: int
+    inner_lr: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> int:
+        return int(self.per_task.shape[0])
+
+    @property
+    def value(self) -> float:
+        """Mean metric after the last inner step."""
+        return mean_ci95(self.per_task[:, -1])[0]
+
+    @property
+    def ci95(self) -> float:
+        return mean_ci95(self.per_task[:, -1])[1]
+
+    @property
+    def per_step(self) -> list[float]:
+        """Mean metric after 0, 1, ..., steps inner steps."""
+        return [float(x) for x in self.per_task.mean(dim=0)]
+
+    def to_dict(self) -> dict[str, Any]:
+        key = "accuracy" if self.metric == "accuracy" else self.metric
+        return {
+            key: self.value,
+            "ci95": self.ci95,
+            "tasks": self.tasks,
+            "metric": self.metric,
+            "head": self.head,
+            "frozen": list(self.frozen),
+            "inner_steps": self.inner_steps,
+            "inner_lr": self.inner_lr,
+            f"{key}_per_step": self.per_step,
+            **self.extra,
+        }
+
+
+def evaluate_tasks(
+    model: nn.Module,
+    params: dict[str, Tensor],
+    episodes: Any,
+    *,
+    algorithm: str,
+    steps: int,
+    lr: float,
+    task: Literal["classification", "regression"] = "classification",
+    head: Literal["adapted", "nil"] = "adapted",
+    frozen: Sequence[str] = (),
+    ways: int = 5,
+    chunk: int = 100,
+    progress: Any = None,
+) -> EvalResult:
+    """Evaluate θ on a batch of tasks (an ``Episode`` with a leading task dimension).
+
+    Adapts θ on each task's support set as ``algorithm`` does (MAML: every layer not in
+    ``frozen``; ANIL: the head), records the query metric after each inner step, and returns
+    the per-task table. ``head="nil"`` replaces the head with the NIL cosine vote (no inner loop).
+    Runs under ``no_grad`` in chunks of ``chunk`` tasks vmapped together.
+    """
+    if head not in ("adapted", "nil"):
+        raise ValueError(f"head must be 'adapted' or 'nil', got {head!r}")
+    adapt_names = freeze_spec(model, algorithm=algorithm, frozen=frozen)
+    params = detach_params(params)
+    device = next(iter(params.values())).device
+
+    def one(sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
+        return task_eval(
+            model, params, sx, sy, qx, qy, steps=steps, lr=lr, adapt_names=adapt_names,
+            task=task, head=head, ways=ways,
+        )
+
+    n = episodes.support_x.shape[0]
+    rows = []
+    with torch.no_grad():
+        for start in range(0, n, chunk):
+            sl = slice(start, start + chunk)
+            batch = [t[sl].to(device) for t in (episodes.support_x, episodes.support_y,
+                                                  episodes.query_x, episodes.query_y)]
+            rows.append(vmap(one)(*batch).double().cpu())  # (chunk, steps + 1)
+            if progress is not None:
+                progress(min(start + chunk, n), n)
+    per_task = torch.cat(rows)
+    if not torch.isfinite(per_task).all():
+        raise ValueError(
+            "evaluation produced NaN/Inf query metrics: the checkpoint's parameters or the "
+            f"inner loop (lr={lr}, steps={steps}) diverge on these tasks"
+        )
+    return EvalResult(
+        per_task=per_task, metric="accuracy" if task == "classification" else "mse",
+        head=head, frozen=tuple(frozen), inner_steps=steps, inner_lr=lr,
+    )
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Any,
+    *,
+    head: Literal["adapted", "nil"] = "adapted",
+    tasks: int = 600,
+    inner_steps: int | None = None,
+    inner_lr: float | None = None,
+    frozen: Sequence[str] = (),
+    query: int | None = None,
+    seed: int | None = None,
+    split: str = "test",
+    data_dir: Any = None,
+    download: bool = False,
+    device: str = "cpu",
+    progress: Any = None,
+) -> EvalResult:
+    """Meta-test a checkpoint on ``tasks`` fixed, seeded tasks of its dataset's ``split``.
+
+    Defaults follow the checkpoint's config: its test-time inner steps and lr, its query count.
+    The same ``seed`` always yields the same tasks (``repsim.meta.tasks.TEST_SEED`` by default).
+    ``checkpoint`` is a path or an already loaded :class:`~repsim.meta.checkpoint.TrainedModel`.
+    """
+    from repsim.meta.checkpoint import TrainedModel, load_trained
+    from repsim.meta.tasks import TEST_SEED, task_source
+
+    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(
+        checkpoint, device=device)
+    cfg = trained.config
+    if tasks < 1:
+        raise ValueError(f"tasks must be >= 1, got {tasks}")
+    seed = TEST_SEED if seed is None else seed
+    source = task_source(cfg, split=split, seed=seed, data_dir=data_dir, download=download,
+                         query=query)
+    episodes = source.batch(0, tasks)
+    steps = cfg.test_inner_steps if inner_steps is None else inner_steps
+    lr = cfg.inner.lr if inner_lr is None else inner_lr
+    result = evaluate_tasks(
+        trained.model, trained.params, episodes, algorithm=cfg.algorithm, steps=steps, lr=lr,
+        task=cfg.task, head=head, frozen=frozen, ways=cfg.ways, progress=progress,
+    )
+    extra = {"algorithm": cfg.algorithm, "dataset": cfg.dataset, "ways": cfg.ways,
+             "shots": cfg.shots, "query": cfg.query if query is None else query,
+             "seed": seed, "split": split, "step": trained.step,
+             "checkpoint": str(trained.path) if trained.path else None}
+    return EvalResult(per_task=result.per_task, metric=result.metric, head=head,
+                      frozen=tuple(frozen), inner_steps=steps, inner_lr=lr, extra=extra)

@@ -1,0 +1,209 @@
+"""The meta-training loop: one readable function, resumable, with atomic checkpoints.
+
+Determinism is by construction: the tasks of meta-iteration ``i`` are tasks
+``i·B … i·B + B − 1`` of a sampler seeded by ``config.seed`` (each task a pure function of
+``(seed, index)``), the network is initialised from ``torch.manual_seed(config.seed)``, and
+nothing else is random. So a run killed at any moment and resumed from its last checkpoint
+(model, Adam state, step) retraces the uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from repsim._io import atomic_write_bytes, atomic_write_json, run_manifest
+from repsim.meta.algorithms import meta_loss
+from repsim.meta.checkpoint import (
+    FORMAT,
+    build_model,
+    checkpoint_paths,
+    load_trained,
+    save_checkpoint,
+)
+from repsim.meta.config import TrainConfig, config_to_dict
+from repsim.meta.evaluate import evaluate_tasks
+from repsim.meta.inner import freeze_spec
+from repsim.meta.tasks import VAL_SEED_OFFSET, task_source
+
+__all__ = ["TrainResult", "train"]
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where a run left its files, and its final numbers."""
+
+    out_dir: Path
+    last_checkpoint: Path
+    step: int
+    metrics: pd.DataFrame
+
+
+def _split_hash(source: Any) -> str:
+    pool = getattr(source, "pool", None)
+    return getattr(pool, "split_hash", "sinusoid")
+
+
+def _write_metrics(out_dir: Path, records: list[dict[str, Any]]) -> None:
+    frame = pd.DataFrame.from_records(records)
+    atomic_write_bytes(out_dir / "metrics.csv", frame.to_csv(index=False).encode())
+
+
+def train(
+    config: TrainConfig,
+    *,
+    out_dir: str | Path,
+    resume: bool = True,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    max_seconds: float | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Meta-train a MAML / FOMAML / ANIL learner as ``config`` says; return where it saved.
+
+    Writes ``out_dir/checkpoints/step_XXXXXX.pt`` every ``config.checkpoint_every`` steps and at
+    the end (atomically), ``metrics.csv`` (train loss/metric every ``log_every`` steps,
+    validation every ``val_every``), ``config.json`` and ``manifest.json``. With ``resume=True``
+    an existing run in ``out_dir`` continues from its last checkpoint (its config must match).
+    ``max_seconds`` stops early (with a checkpoint) after that much wall time; Ctrl-C and SIGTERM
+    do the same, so nothing done is lost.
+    """
+    out_dir = Path(out_dir)
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
+    train_tasks = task_source(config, split="train", seed=config.seed, data_dir=data_dir,
+                              download=download)
+    val_tasks = task_source(config, split="val", seed=config.seed + VAL_SEED_OFFSET,
+                            data_dir=data_dir)
+    val_batch = val_tasks.batch(0, config.val_tasks)
+    split_hash = {"train": _split_hash(train_tasks), "val": _split_hash(val_tasks)}
+
+    torch.manual_seed(config.seed)
+    model = build_model(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.meta_lr)
+    records: list[dict[str, Any]] = []
+    start_step, elapsed = 0, 0.0
+
+    existing = checkpoint_paths(out_dir)
+    if existing and resume:
+        last = existing[-1][1]
+        state = torch.load(last, map_location=device, weights_only=True)
+        if state.get("config") != config_to_dict(config):
+            raise ValueError(
+                f"{out_dir} holds a run with a different config; resume it with its own "
+                "settings, or choose another --out directory"
+            )
+        trained = load_trained(last, device=device)
+        model.load_state_dict(trained.model.state_dict())
+        optimizer.load_state_dict(state["optimizer"])
+        start_step, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
+        records = [r for r in state.get("metrics", []) if r["step"] <= start_step]
+    elif existing:
+        raise ValueError(f"{out_dir} already holds checkpoints; pass resume=True (--resume) "
+                         "to continue that run, or choose another --out directory")
+
+    atomic_write_json(out_dir / "config.json", config_to_dict(config))
+    atomic_write_json(out_dir / "manifest.json", run_manifest(
+        config=config_to_dict(config), seed=config.seed, device=str(device),
+        split_hash=split_hash, resumed_from=start_step or None,
+    ))
+    params = dict(model.named_parameters())
+    adapt_names = freeze_spec(model, algorithm=config.algorithm)
+    metric = "accuracy" if config.task == "classification" else "mse"
+
+    def checkpoint(step: int) -> Path:
+        path = out_dir / "checkpoints" / f"step_{step:06d}.pt"
+        save_checkpoint(path, {
+            "format": FORMAT, "version": 1, "config": config_to_dict(config), "step": step,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": {"torch": torch.get_rng_state()}, "split_hash": split_hash,
+            "metrics": records, "device": str(device), "elapsed": elapsed,
+        })
+        _write_metrics(out_dir, records)
+        return path
+
+    def validate(step: int) -> None:
+        model.eval()
+        result = evaluate_tasks(
+            model, params, val_batch, algorithm=config.algorithm,
+            steps=config.test_inner_steps, lr=config.inner.lr, task=config.task,
+            ways=config.ways,
+        )
+        model.train()
+        records.append({"step": step, "split": "val", metric: result.value,
+                        "ci95": result.ci95, "elapsed": round(elapsed, 3)})
+
+    stop = {"now": False}
+
+    def request_stop(signum: int, frame: Any) -> None:  # SIGTERM: finish the step, save, exit
+        stop["now"] = True
+
+    previous = signal.signal(signal.SIGTERM, request_stop) if _main_thread() else None
+    step = start_step
+    bar = tqdm(total=config.steps, initial=start_step, disable=not progress,
+               desc=f"{config.algorithm} {config.dataset} {config.ways}w{config.shots}s",
+               dynamic_ncols=True)
+    t0 = time.perf_counter() - elapsed
+    try:
+        if start_step == 0:
+            validate(0)
+        while step < config.steps and not stop["now"]:
+            batch = train_tasks.batch(step * config.meta_batch, config.meta_batch).to(device)
+            loss, value = meta_loss(
+                model, params, batch.support_x, batch.support_y, batch.query_x, batch.query_y,
+                steps=config.inner.steps, lr=config.inner.lr, adapt_names=adapt_names,
+                first_order=config.first_order, task=config.task, vectorize=config.vectorize,
+            )
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(
+                    f"meta-loss is {loss.item()} at step {step + 1}: training diverged; lower "
+                    f"--inner-lr ({config.inner.lr}) or the meta lr ({config.meta_lr})"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            elapsed = time.perf_counter() - t0
+            if step % config.log_every == 0 or step == config.steps:
+                records.append({"step": step, "split": "train", "loss": loss.item(),
+                                metric: value.item(), "elapsed": round(elapsed, 3)})
+                bar.set_postfix(loss=f"{loss.item():.3f}", **{metric[:3]: f"{value.item():.3f}"})
+            if step % config.val_every == 0 or step == config.steps:
+                validate(step)
+            if step % config.checkpoint_every == 0:
+                checkpoint(step)
+            bar.update(1)
+            if on_step is not None:
+                on_step(step)
+            if max_seconds is not None and elapsed >= max_seconds:
+                break
+    except KeyboardInterrupt:
+        stop["now"] = True
+    finally:
+        bar.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    existing_steps = {s for s, _ in checkpoint_paths(out_dir)}
+    last_path = (out_dir / "checkpoints" / f"step_{step:06d}.pt")
+    if step not in existing_steps:
+        last_path = checkpoint(step)
+    _write_metrics(out_dir, records)
+    return TrainResult(out_dir=out_dir, last_checkpoint=last_path, step=step,
+                       metrics=pd.DataFrame.from_records(records))
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

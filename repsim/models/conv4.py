@@ -1,0 +1,158 @@
+"""The standard 4-block convolutional few-shot learner (Finn et al. 2017; Vinyals et al. 2016).
+
+Module names are the layer names used by every analysis in repsim: ``conv1`` … ``conv4`` (the
+*body*) and ``head`` (the linear classifier). A layer's activation is the output of its block
+(after ReLU and, for MiniImageNet, max-pooling), which is what the paper compares.
+
+BatchNorm always normalises with the statistics of the current batch (``track_running_stats=False``),
+in training and at test: the transductive convention of MAML's reference code that the paper uses.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["BODY_LAYERS", "BatchStatNorm2d", "Conv4", "ConvBlock", "conv4_for"]
+
+BODY_LAYERS: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4")
+
+
+class BatchStatNorm2d(nn.Module):
+    """BatchNorm over (N, H, W) with the current batch's statistics, written from primitive ops.
+
+    Numerically the same as ``nn.BatchNorm2d(C, track_running_stats=False)`` in either mode
+    (biased variance, eps inside the square root). Why not use that module: in torch 2.13 the
+    double backward of the fused ``batch_norm`` kernel under ``torch.func.vmap`` is wrong (the
+    second-order meta-gradient of a vmapped MAML step differs from the per-task loop by ~1%,
+    while first-order and forward values agree); mean/var/rsqrt compose correctly.
+    ``tests/meta/test_gradients.py`` pins this.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)  # (1, C, 1, 1)
+        var = (x - mean).square().mean(dim=(0, 2, 3), keepdim=True)  # biased, as batch_norm
+        x_hat = (x - mean) * torch.rsqrt(var + self.eps)
+        return x_hat * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+class ConvBlock(nn.Module):
+    """3x3 conv → BatchNorm (batch statistics) → ReLU → downsample (stride 2 or 2x2 max-pool)."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, max_pool: bool) -> None:
+        super().__init__()
+        # Omniglot uses stride-2 convolutions instead of pooling (Finn et al.'s reference code).
+        stride = 1 if max_pool else 2
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
+        self.bn = BatchStatNorm2d(out_channels)
+        self.pool = nn.MaxPool2d(2) if max_pool else nn.Identity()
+        nn.init.xavier_uniform_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        nn.init.uniform_(self.bn.weight)  # as learn2learn / Finn: gamma ~ U[0, 1]
+        nn.init.zeros_(self.bn.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(torch.relu(self.bn(self.conv(x))))
+
+
+class Conv4(nn.Module):
+    """Four conv blocks (``conv1``..``conv4``) and a linear ``head``.
+
+    Parameters
+    ----------
+    in_channels : int
+        1 for Omniglot, 3 for MiniImageNet.
+    ways : int
+        Number of output classes (N of N-way).
+    hidden : int, default=64
+        Filters per block (64 for Omniglot, 32 for MiniImageNet in the paper).
+    variant : {"omniglot", "miniimagenet"}, default="omniglot"
+        ``"omniglot"``: stride-2 convs and a spatial mean before the head (64 features).
+        ``"miniimagenet"``: 2x2 max-pool and flattened features before the head (32·5·5 = 800).
+    image_size : int, default=28
+        Input height = width; fixes the head's input width in the flatten variant.
+
+    Notes
+    -----
+    ``body(x)`` returns the penultimate features ``(batch, feature_dim)`` that the NIL head and
+    the head share; ``forward(x) = head(body(x))``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        ways: int,
+        *,
+        hidden: int = 64,
+        variant: Literal["omniglot", "miniimagenet"] = "omniglot",
+        image_size: int = 28,
+    ) -> None:
+        super().__init__()
+        if variant not in ("omniglot", "miniimagenet"):
+            raise ValueError(
+                f"Conv4 variant must be 'omniglot' or 'miniimagenet', got {variant!r}"
+            )
+        self.variant = variant
+        max_pool = variant == "miniimagenet"
+        self.conv1 = ConvBlock(in_channels, hidden, max_pool=max_pool)
+        self.conv2 = ConvBlock(hidden, hidden, max_pool=max_pool)
+        self.conv3 = ConvBlock(hidden, hidden, max_pool=max_pool)
+        self.conv4 = ConvBlock(hidden, hidden, max_pool=max_pool)
+        if max_pool:
+            side = image_size
+            for _ in range(4):
+                side //= 2
+            self.feature_dim = hidden * side * side
+        else:
+            self.feature_dim = hidden
+        self.head = nn.Linear(self.feature_dim, ways)
+        nn.init.xavier_uniform_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def body(self, x: Tensor) -> Tensor:
+        """Penultimate features: ``(batch, C, H, W)`` → ``(batch, feature_dim)``."""
+        h = self.conv4(self.conv3(self.conv2(self.conv1(x))))  # (batch, hidden, h, w)
+        if self.variant == "omniglot":
+            return h.mean(dim=(2, 3))  # (batch, hidden): Finn et al. reduce_mean for Omniglot
+        return h.flatten(1)  # (batch, hidden * h * w)
+
+    def forward(
+        self, x: Tensor, *, output: Literal["logits", "features", "layers"] = "logits"
+    ) -> Tensor | dict[str, Tensor]:
+        """Logits ``(batch, ways)``; or the body's ``features``; or every layer's output.
+
+        ``output="layers"`` returns ``{"conv1": (batch, C, H, W), ..., "conv4": ..., "head":
+        (batch, ways)}``: the activations the analyses compare, as a pure function of the
+        parameters, so they can be taken inside ``torch.func.vmap`` where hooks cannot run.
+        """
+        if output == "logits":
+            return self.head(self.body(x))
+        if output == "features":
+            return self.body(x)
+        if output == "layers":
+            layers: dict[str, Tensor] = {}
+            h = x
+            for name in BODY_LAYERS:
+                h = getattr(self, name)(h)
+                layers[name] = h
+            pooled = h.mean(dim=(2, 3)) if self.variant == "omniglot" else h.flatten(1)
+            layers["head"] = self.head(pooled)
+            return layers
+        raise ValueError(f"output must be 'logits', 'features' or 'layers', got {output!r}")
+
+
+def conv4_for(dataset: str, ways: int) -> Conv4:
+    """The paper's network for ``dataset`` ("omniglot" or "miniimagenet") and ``ways`` classes."""
+    if dataset == "omniglot":
+        return Conv4(1, ways, hidden=64, variant="omniglot", image_size=28)
+    if dataset == "miniimagenet":
+        return Conv4(3, ways, hidden=32, variant="miniimagenet", image_size=84)
+    raise ValueError(f"no conv network for dataset {dataset!r}; valid: 'omniglot', 'miniimagenet'")
