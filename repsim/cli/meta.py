@@ -92,8 +92,10 @@ def eval_command(
     table.add_column("inner step", justify="right")
     table.add_column(result.metric, justify="right")
     scale = 100.0 if result.metric == "accuracy" else 1.0
-    for i, value in enumerate(result.per_step):
-        table.add_row(str(i), f"{scale * value:.2f}")
+    # The NIL head has no inner loop: one row, not a constant per-step column.
+    steps = [(0, result.per_step[-1])] if head == "nil" else enumerate(result.per_step)
+    for i, value in steps:
+        table.add_row("-" if head == "nil" else str(i), f"{scale * value:.2f}")
     console.print(table)
     unit = "%" if result.metric == "accuracy" else ""
     console.print(f"{result.metric}: {scale * result.value:.2f}{unit} ± "

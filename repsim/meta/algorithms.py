@@ -184,8 +184,19 @@ def task_eval(
             raise ValueError("the NIL head is defined for classification only")
         scores = nil_scores(model, params, support_x, support_y, query_x, ways=ways)
         return _metric(scores, query_y, task).expand(steps + 1)
-    path = adapt(
-        model, params, support_x, support_y, steps=steps, lr=lr, adapt_names=adapt_names,
-        task=task, trajectory=True,
-    )
-    return torch.stack([_metric(forward(model, p, query_x), query_y, task) for p in path])
+    if _head_only(adapt_names):
+        # ANIL: body features once, the inner loop on the head alone (see _head_only_query_out).
+        head = model.get_submodule("head")
+        f_support = forward(model, params, support_x, output="features")
+        f_query = forward(model, params, query_x, output="features")
+        head_params = {k.split(".", 1)[1]: v for k, v in params.items() if layer_of(k) == "head"}
+        path = adapt(head, head_params, f_support, support_y, steps=steps, lr=lr, task=task,
+                     trajectory=True)
+        outs = [functional_call(head, p, (f_query,)) for p in path]
+    else:
+        path = adapt(
+            model, params, support_x, support_y, steps=steps, lr=lr, adapt_names=adapt_names,
+            task=task, trajectory=True,
+        )
+        outs = [forward(model, p, query_x) for p in path]
+    return torch.stack([_metric(out, query_y, task) for out in outs])
