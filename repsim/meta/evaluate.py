@@ -93,9 +93,11 @@ def evaluate_tasks(
     frozen: Sequence[str] = (),
     ways: int = 5,
     chunk: int = 100,
+    n_tasks: int | None = None,
     progress: Any = None,
 ) -> EvalResult:
-    """Evaluate θ on a batch of tasks (an ``Episode`` with a leading task dimension).
+    """Evaluate θ on a batch of tasks (an ``Episode`` with a leading task dimension), or on
+    tasks ``0 .. n_tasks - 1`` of a sampler (anything with ``.batch(start, n)``).
 
     Adapts θ on each task's support set as ``algorithm`` does (MAML: every layer not in
     ``frozen``; ANIL: the head), records the query metric after each inner step, and returns
@@ -114,13 +116,21 @@ def evaluate_tasks(
             task=task, head=head, ways=ways,
         )
 
-    n = episodes.support_x.shape[0]
+    # A sampler is read chunk by chunk (600 MiniImageNet tasks at once would be ~4 GB).
+    if hasattr(episodes, "batch"):
+        if n_tasks is None:
+            raise ValueError("evaluate_tasks: pass n_tasks when giving a task sampler")
+        n = n_tasks
+    else:
+        n = episodes.support_x.shape[0] if n_tasks is None else n_tasks
     rows = []
     with torch.no_grad():
         for start in range(0, n, chunk):
-            sl = slice(start, start + chunk)
-            batch = [t[sl].to(device) for t in (episodes.support_x, episodes.support_y,
-                                                  episodes.query_x, episodes.query_y)]
+            size = min(chunk, n - start)
+            part = episodes.batch(start, size) if hasattr(episodes, "batch") else episodes
+            sl = slice(0, size) if hasattr(episodes, "batch") else slice(start, start + size)
+            batch = [t[sl].to(device) for t in (part.support_x, part.support_y,
+                                                  part.query_x, part.query_y)]
             rows.append(vmap(one)(*batch).double().cpu())  # (chunk, steps + 1)
             if progress is not None:
                 progress(min(start + chunk, n), n)
@@ -169,12 +179,12 @@ def evaluate_checkpoint(
     seed = TEST_SEED if seed is None else seed
     source = task_source(cfg, split=split, seed=seed, data_dir=data_dir, download=download,
                          query=query)
-    episodes = source.batch(0, tasks)
     steps = cfg.test_inner_steps if inner_steps is None else inner_steps
     lr = cfg.inner.lr if inner_lr is None else inner_lr
     result = evaluate_tasks(
-        trained.model, trained.params, episodes, algorithm=cfg.algorithm, steps=steps, lr=lr,
-        task=cfg.task, head=head, frozen=frozen, ways=cfg.ways, progress=progress,
+        trained.model, trained.params, source, algorithm=cfg.algorithm, steps=steps, lr=lr,
+        task=cfg.task, head=head, frozen=frozen, ways=cfg.ways, n_tasks=tasks,
+        progress=progress,
     )
     extra = {"algorithm": cfg.algorithm, "dataset": cfg.dataset, "ways": cfg.ways,
              "shots": cfg.shots, "query": cfg.query if query is None else query,
