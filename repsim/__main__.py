@@ -1,0 +1,5 @@
+"""``python -m repsim`` = the ``repsim`` command."""
+
+from repsim.cli.main import app
+
+app()
