@@ -46,3 +46,11 @@ def main(
 from repsim.cli import meta as _meta  # noqa: E402  (commands register on `app`)
 
 _meta.register(app)
+
+from repsim.cli import report as _report  # noqa: E402
+
+_report.register(app)
+
+from repsim.cli import analyses as _analyses  # noqa: E402
+
+_analyses.register(app)
