@@ -48,8 +48,9 @@ class _Episodes:
 def _l2l_clone(module: nn.Module) -> nn.Module:
     """learn2learn's clone_module, in short: a copy whose parameters are p.clone() graph nodes."""
     clone = copy.copy(module)
-    clone._parameters = {k: (p.clone() if p is not None else None)
-                         for k, p in module._parameters.items()}
+    clone._parameters = {
+        k: (p.clone() if p is not None else None) for k, p in module._parameters.items()
+    }
     clone._modules = {k: _l2l_clone(m) for k, m in module._modules.items()}
     clone._buffers = dict(module._buffers)
     return clone
@@ -70,8 +71,11 @@ def l2l_style_meta_step(model, eps, *, steps, lr, first_order=False, head_only=F
         learner = _l2l_clone(model)
         for _ in range(steps):
             loss = F.cross_entropy(learner(eps.support_x[t]), eps.support_y[t])
-            named = [(n, p) for n, p in learner.named_parameters()
-                     if not head_only or n.startswith("head.")]
+            named = [
+                (n, p)
+                for n, p in learner.named_parameters()
+                if not head_only or n.startswith("head.")
+            ]
             grads = torch.autograd.grad(loss, [p for _, p in named], create_graph=not first_order)
             _l2l_update(learner, {n: p - lr * g for (n, p), g in zip(named, grads, strict=True)})
         total = total + F.cross_entropy(learner(eps.query_x[t]), eps.query_y[t])
@@ -104,73 +108,121 @@ def bench_shape(name: str, device: torch.device, repeats: int) -> list[dict]:
         adapt = freeze_spec(model, algorithm=algorithm)
 
         def run() -> None:
-            loss, _ = meta_loss(model, params, eps.support_x, eps.support_y, eps.query_x,
-                                eps.query_y, steps=steps, lr=lr, adapt_names=adapt,
-                                first_order=algorithm == "fomaml", vectorize=vectorize)
+            loss, _ = meta_loss(
+                model,
+                params,
+                eps.support_x,
+                eps.support_y,
+                eps.query_x,
+                eps.query_y,
+                steps=steps,
+                lr=lr,
+                adapt_names=adapt,
+                first_order=algorithm == "fomaml",
+                vectorize=vectorize,
+            )
             model.zero_grad(set_to_none=True)
             loss.backward()
+
         return run
 
     def infer(algorithm: str) -> Callable[[], None]:
         def run() -> None:
-            evaluate_tasks(model, params, eps, algorithm=algorithm, steps=test_steps, lr=lr,
-                           ways=ways, chunk=meta_batch)
+            evaluate_tasks(
+                model,
+                params,
+                eps,
+                algorithm=algorithm,
+                steps=test_steps,
+                lr=lr,
+                ways=ways,
+                chunk=meta_batch,
+            )
+
         return run
 
     cases = {
         ("train", "maml", "l2l-style loop (baseline)"): lambda: l2l_style_meta_step(
-            model, eps, steps=steps, lr=lr),
+            model, eps, steps=steps, lr=lr
+        ),
         ("train", "maml", "repsim loop"): train_step("maml", False),
         ("train", "maml", "repsim vmap"): train_step("maml", True),
         ("train", "fomaml", "repsim vmap"): train_step("fomaml", True),
         ("train", "anil", "l2l-style loop (baseline)"): lambda: l2l_style_meta_step(
-            model, eps, steps=steps, lr=lr, head_only=True),
+            model, eps, steps=steps, lr=lr, head_only=True
+        ),
         ("train", "anil", "repsim vmap"): train_step("anil", True),
         ("inference", "maml", "repsim vmap"): infer("maml"),
         ("inference", "anil", "repsim vmap"): infer("anil"),
     }
     for (phase, algorithm, path), fn in cases.items():
         seconds = _time(fn, device, repeats)
-        rows.append({"shape": name, "phase": phase, "algorithm": algorithm, "path": path,
-                     "seconds": seconds, "device": str(device)})
-        print(f"{name:15s} {phase:9s} {algorithm:6s} {path:28s} {1e3 * seconds:9.1f} ms", flush=True)
+        rows.append(
+            {
+                "shape": name,
+                "phase": phase,
+                "algorithm": algorithm,
+                "path": path,
+                "seconds": seconds,
+                "device": str(device),
+            }
+        )
+        print(
+            f"{name:15s} {phase:9s} {algorithm:6s} {path:28s} {1e3 * seconds:9.1f} ms", flush=True
+        )
     return rows
 
 
 def ratios(rows: list[dict]) -> list[dict]:
     out = []
     for shape in SHAPES:
-        r = {(x["phase"], x["algorithm"], x["path"]): x["seconds"] for x in rows
-             if x["shape"] == shape}
+        r = {
+            (x["phase"], x["algorithm"], x["path"]): x["seconds"]
+            for x in rows
+            if x["shape"] == shape
+        }
         if not r:
             continue
-        out.append({
-            "shape": shape,
-            "maml vmap vs l2l-style loop (speed-up)":
-                r[("train", "maml", "l2l-style loop (baseline)")] / r[("train", "maml", "repsim vmap")],
-            "maml vmap vs repsim loop":
-                r[("train", "maml", "repsim loop")] / r[("train", "maml", "repsim vmap")],
-            "anil vs maml, training":
-                r[("train", "maml", "repsim vmap")] / r[("train", "anil", "repsim vmap")],
-            "anil vs maml, inference":
-                r[("inference", "maml", "repsim vmap")] / r[("inference", "anil", "repsim vmap")],
-            "fomaml vs maml, training":
-                r[("train", "maml", "repsim vmap")] / r[("train", "fomaml", "repsim vmap")],
-        })
+        out.append(
+            {
+                "shape": shape,
+                "maml vmap vs l2l-style loop (speed-up)": r[
+                    ("train", "maml", "l2l-style loop (baseline)")
+                ]
+                / r[("train", "maml", "repsim vmap")],
+                "maml vmap vs repsim loop": r[("train", "maml", "repsim loop")]
+                / r[("train", "maml", "repsim vmap")],
+                "anil vs maml, training": r[("train", "maml", "repsim vmap")]
+                / r[("train", "anil", "repsim vmap")],
+                "anil vs maml, inference": r[("inference", "maml", "repsim vmap")]
+                / r[("inference", "anil", "repsim vmap")],
+                "fomaml vs maml, training": r[("train", "maml", "repsim vmap")]
+                / r[("train", "fomaml", "repsim vmap")],
+            }
+        )
     return out
 
 
 def to_markdown(rows: list[dict], summary: list[dict], device: str, env: str) -> str:
-    lines = [f"# Meta-iteration timings ({device})", "", env, "",
-             "| shape | phase | algorithm | implementation | ms / iteration |",
-             "|---|---|---|---|---:|"]
-    lines += [f"| {r['shape']} | {r['phase']} | {r['algorithm']} | {r['path']} | "
-              f"{1e3 * r['seconds']:.1f} |" for r in rows]
+    lines = [
+        f"# Meta-iteration timings ({device})",
+        "",
+        env,
+        "",
+        "| shape | phase | algorithm | implementation | ms / iteration |",
+        "|---|---|---|---|---:|",
+    ]
+    lines += [
+        f"| {r['shape']} | {r['phase']} | {r['algorithm']} | {r['path']} | "
+        f"{1e3 * r['seconds']:.1f} |"
+        for r in rows
+    ]
     lines += ["", "Ratios (higher = repsim / the first-named is faster):", ""]
     keys = [k for k in summary[0] if k != "shape"] if summary else []
     lines += ["| shape | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
-    lines += ["| " + s["shape"] + " | " + " | ".join(f"{s[k]:.2f}x" for k in keys) + " |"
-              for s in summary]
+    lines += [
+        "| " + s["shape"] + " | " + " | ".join(f"{s[k]:.2f}x" for k in keys) + " |" for s in summary
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -188,14 +240,17 @@ def main() -> None:
     for shape in args.shapes.split(","):
         rows += bench_shape(shape, device, args.repeats)
     summary = ratios(rows)
-    env = (f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-           f"{torch.cuda.get_device_name(0) if device.type == 'cuda' else 'CPU'}; "
-           f"median of {args.repeats} after one warm-up")
+    env = (
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"{torch.cuda.get_device_name(0) if device.type == 'cuda' else 'CPU'}; "
+        f"median of {args.repeats} after one warm-up"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     tag = device.type
     (args.out / f"meta_{tag}.md").write_text(to_markdown(rows, summary, tag, env))
-    (args.out / f"meta_{tag}.json").write_text(json.dumps(
-        {"env": env, "rows": rows, "ratios": summary}, indent=2))
+    (args.out / f"meta_{tag}.json").write_text(
+        json.dumps({"env": env, "rows": rows, "ratios": summary}, indent=2)
+    )
     print(to_markdown(rows, summary, tag, env))
 
 

@@ -98,7 +98,7 @@ def load_checkpoint(
     ------
     CheckpointError
         If the file does not exist, is truncated/corrupt, or holds pickled objects that are not
-        plain tensors and containers (an untrusted or foreign checkpoint): nothing in it is executed.
+        plain tensors and containers (an untrusted or foreign checkpoint): nothing in it runs.
     """
     import torch
 

@@ -42,6 +42,7 @@ class StudyPreset:
     compare_query: int = 15  # comparison inputs per class (per task for sinusoid)
     ablate_tasks: int = 600
     steps_tasks: int = 100  # tasks for the across-checkpoints analyses
+    analysis_steps: tuple[int, ...] | None = None  # checkpoints analysed across training (all)
     description: str = ""
 
 
@@ -54,17 +55,21 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         "sinusoid",
         _preset("sinusoid", steps=1500, checkpoint_every=300, val_every=300, val_tasks=100),
         # 100 points per task: more samples than the 40 hidden units, so CCA is defined.
-        compare_query=100, ablate_tasks=600,
+        compare_query=100,
+        ablate_tasks=600,
         description="embedded sinusoid regression (offline, minutes on 2 CPU cores)",
     ),
     "omniglot-5w1s": StudyPreset(
         "omniglot-5w1s",
-        _preset("omniglot-5w1s", steps=10_000, checkpoint_every=1_000, val_every=500),
+        _preset("omniglot-5w1s", steps=8_000, checkpoint_every=500, val_every=500),
+        analysis_steps=(500, 1_000, 2_000, 4_000, 6_000, 8_000),
         description="real Omniglot 5-way 1-shot (CPU-feasible: about 1-2 hours on 2 cores)",
     ),
     "omniglot-20w1s": StudyPreset(
-        "omniglot-20w1s", _preset("omniglot-20w1s", checkpoint_every=5_000, val_every=2_000),
-        compare_query=5, description="Omniglot 20-way 1-shot, paper scale (GPU)",
+        "omniglot-20w1s",
+        _preset("omniglot-20w1s", checkpoint_every=5_000, val_every=2_000),
+        compare_query=5,
+        description="Omniglot 20-way 1-shot, paper scale (GPU)",
     ),
     "miniimagenet-5w1s": StudyPreset(
         "miniimagenet-5w1s",
@@ -112,10 +117,15 @@ def run_study(
     """
     spec = preset if isinstance(preset, StudyPreset) else _get_preset(preset)
     if steps is not None:
-        spec = dataclasses.replace(spec, train=dataclasses.replace(
-            spec.train, steps=steps, checkpoint_every=max(1, min(spec.train.checkpoint_every,
-                                                                steps // 5 or 1)),
-            val_every=max(1, min(spec.train.val_every, steps // 5 or 1))))
+        spec = dataclasses.replace(
+            spec,
+            train=dataclasses.replace(
+                spec.train,
+                steps=steps,
+                checkpoint_every=max(1, min(spec.train.checkpoint_every, steps // 5 or 1)),
+                val_every=max(1, min(spec.train.val_every, steps // 5 or 1)),
+            ),
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say = console or Console()
@@ -123,10 +133,18 @@ def run_study(
     runs = {a: out / "runs" / a for a in ALGORITHMS}
     classification = spec.train.task == "classification"
     common = {"data_dir": data_dir, "device": device}
-    atomic_write_json(out / "study.json", run_manifest(
-        config={"preset": spec.name, "train": config_to_dict(spec.train),
-                **{k: v for k, v in dataclasses.asdict(spec).items() if k not in ("train",)}},
-        seed=spec.train.seed, device=device))
+    atomic_write_json(
+        out / "study.json",
+        run_manifest(
+            config={
+                "preset": spec.name,
+                "train": config_to_dict(spec.train),
+                **{k: v for k, v in dataclasses.asdict(spec).items() if k not in ("train",)},
+            },
+            seed=spec.train.seed,
+            device=device,
+        ),
+    )
     say.print(f"[bold]repsim study[/] {spec.name}: {spec.description} → {out}")
 
     def final(a: str) -> Path:
@@ -148,9 +166,14 @@ def run_study(
     per_task_eval = max(sec.values()) / spec.train.meta_batch
 
     for a in ALGORITHMS:
-        stage(f"train {a}", final(a), lambda a=a: train(
-            cfg[a], out_dir=runs[a], resume=True, download=download, progress=progress,
-            **common), cfg[a].steps * sec[(a, "train")])
+        stage(
+            f"train {a}",
+            final(a),
+            lambda a=a: train(
+                cfg[a], out_dir=runs[a], resume=True, download=download, progress=progress, **common
+            ),
+            cfg[a].steps * sec[(a, "train")],
+        )
 
     def evaluate_all() -> None:
         rows = []
@@ -165,49 +188,93 @@ def run_study(
     cmp_opts = {"query": spec.compare_query, **common}
 
     def compare_final() -> None:
-        frames = [compare_adaptation(final(a), tasks=spec.compare_tasks, progress=progress,
-                                     **cmp_opts) for a in ALGORITHMS]
-        write_table(pd.concat(frames, ignore_index=True), out / "compare",
-                    manifest=run_manifest(seed=0, device=device))
+        frames = [
+            compare_adaptation(final(a), tasks=spec.compare_tasks, progress=progress, **cmp_opts)
+            for a in ALGORITHMS
+        ]
+        write_table(
+            pd.concat(frames, ignore_index=True),
+            out / "compare",
+            manifest=run_manifest(seed=0, device=device),
+        )
 
     def compare_steps() -> None:
-        frames = [compare_run(runs[a], tasks=spec.steps_tasks, progress=progress, **cmp_opts)
-                  for a in ALGORITHMS]
-        write_table(pd.concat(frames, ignore_index=True), out / "compare_steps",
-                    manifest=run_manifest(seed=0, device=device))
+        frames = [
+            compare_run(runs[a], tasks=spec.steps_tasks, progress=progress, **cmp_opts)
+            for a in ALGORITHMS
+        ]
+        write_table(
+            pd.concat(frames, ignore_index=True),
+            out / "compare_steps",
+            manifest=run_manifest(seed=0, device=device),
+        )
 
     def compare_between() -> None:
-        frame = compare_models(final("maml"), final("anil"), tasks=spec.compare_tasks,
-                               progress=progress, **cmp_opts)
+        frame = compare_models(
+            final("maml"), final("anil"), tasks=spec.compare_tasks, progress=progress, **cmp_opts
+        )
         write_table(frame, out / "compare_models", manifest=run_manifest(seed=0, device=device))
 
     def ablate_final() -> None:
-        frames = [ablate(final(a), tasks=spec.ablate_tasks, progress=progress, **common)
-                  for a in ALGORITHMS]
-        write_table(pd.concat(frames, ignore_index=True), out / "ablate",
-                    manifest=run_manifest(seed=0, device=device))
+        frames = [
+            ablate(final(a), tasks=spec.ablate_tasks, progress=progress, **common)
+            for a in ALGORITHMS
+        ]
+        write_table(
+            pd.concat(frames, ignore_index=True),
+            out / "ablate",
+            manifest=run_manifest(seed=0, device=device),
+        )
 
     def ablate_steps() -> None:
-        frames = [ablate_run(runs[a], tasks=spec.steps_tasks, progress=progress, **common)
-                  for a in ALGORITHMS]
-        write_table(pd.concat(frames, ignore_index=True), out / "ablate_steps",
-                    manifest=run_manifest(seed=0, device=device))
+        frames = [
+            ablate_run(runs[a], tasks=spec.steps_tasks, progress=progress, **common)
+            for a in ALGORITHMS
+        ]
+        write_table(
+            pd.concat(frames, ignore_index=True),
+            out / "ablate_steps",
+            manifest=run_manifest(seed=0, device=device),
+        )
 
-    n_ckpt = max(1, cfg["maml"].steps // cfg["maml"].checkpoint_every)
-    stage("compare θ vs θ'", out / "compare.json", compare_final,
-          2 * spec.compare_tasks * per_task_eval * 3)
-    stage("compare across checkpoints", out / "compare_steps.json", compare_steps,
-          2 * n_ckpt * spec.steps_tasks * per_task_eval * 3)
-    stage("compare MAML vs ANIL", out / "compare_models.json", compare_between,
-          spec.compare_tasks * per_task_eval * 3)
-    stage("freezing ablation", out / "ablate.json", ablate_final,
-          2 * 7 * spec.ablate_tasks * per_task_eval)
-    stage("freezing across checkpoints", out / "ablate_steps.json", ablate_steps,
-          2 * 7 * n_ckpt * spec.steps_tasks * per_task_eval)
+    n_ckpt = len(spec.analysis_steps or ()) or max(1, cfg["maml"].steps
+                                                   // cfg["maml"].checkpoint_every)
+    stage(
+        "compare θ vs θ'",
+        out / "compare.json",
+        compare_final,
+        2 * spec.compare_tasks * per_task_eval * 3,
+    )
+    stage(
+        "compare across checkpoints",
+        out / "compare_steps.json",
+        compare_steps,
+        2 * n_ckpt * spec.steps_tasks * per_task_eval * 3,
+    )
+    stage(
+        "compare MAML vs ANIL",
+        out / "compare_models.json",
+        compare_between,
+        spec.compare_tasks * per_task_eval * 3,
+    )
+    stage(
+        "freezing ablation",
+        out / "ablate.json",
+        ablate_final,
+        2 * 7 * spec.ablate_tasks * per_task_eval,
+    )
+    stage(
+        "freezing across checkpoints",
+        out / "ablate_steps.json",
+        ablate_steps,
+        2 * 7 * n_ckpt * spec.steps_tasks * per_task_eval,
+    )
 
     todo = [s for s in stages if not s[1].exists()]
-    say.print(f"{len(stages) - len(todo)} of {len(stages)} stages already done; estimated "
-              f"time for the rest on {device}: {_fmt(sum(s[3] for s in todo))}")
+    say.print(
+        f"{len(stages) - len(todo)} of {len(stages)} stages already done; estimated "
+        f"time for the rest on {device}: {_fmt(sum(s[3] for s in todo))}"
+    )
     for i, (name, target, fn, estimate) in enumerate(stages, 1):
         if target.exists():
             say.print(f"[dim]stage {i}/{len(stages)} {name}: done ({target.name})[/]")

@@ -83,8 +83,13 @@ def sample_tasks(
     return source.batch(0, tasks)
 
 
-def run_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """``(step, path)`` of every checkpoint of a training run, or a ValueError saying why none."""
+def run_checkpoints(
+    run_dir: str | Path, steps: Sequence[int] | None = None
+) -> list[tuple[int, Path]]:
+    """``(step, path)`` of every checkpoint of a training run (or of those at ``steps``).
+
+    Raises a ValueError saying why when there are none, or when a step asked for is missing.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory not found: {run_dir}")
@@ -94,6 +99,13 @@ def run_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
             f"{run_dir} holds no checkpoints (expected {run_dir / 'checkpoints'}/step_*.pt, as "
             "`repsim train --out DIR` writes); pass a run directory or a checkpoint file"
         )
+    if steps is not None:
+        have = dict(found)
+        missing = sorted(set(steps) - set(have))
+        if missing:
+            raise ValueError(f"{run_dir} has no checkpoint at step(s) {missing}; it has "
+                             f"{sorted(have)}")
+        found = [(step, have[step]) for step in sorted(set(steps))]
     return found
 
 

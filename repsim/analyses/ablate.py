@@ -29,7 +29,7 @@ computed; the manifest says so. Regression (sinusoid) checkpoints report ``mse``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,9 +218,11 @@ def ablate_run(
     data_dir: str | Path | None = None,
     device: str = "cpu",
     progress: bool = False,
+    steps: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """:func:`ablate` for every checkpoint of a training run, on the same tasks (``step``)."""
-    found = run_checkpoints(run_dir)
+    """:func:`ablate` for every checkpoint of a training run (or those at ``steps``), on the
+    same tasks (``step`` column)."""
+    found = run_checkpoints(run_dir, steps)
     first = load(found[0][1], device=device)
     seed = TEST_SEED if seed is None else seed
     episodes = sample_tasks(first, tasks=tasks, split=split, seed=seed, query=query,

@@ -241,8 +241,10 @@ def compare_run(
     device: str = "cpu",
     chunk: int = 25,
     progress: bool = False,
+    steps: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """:func:`compare_adaptation` for every checkpoint of a training run (``step`` column).
+    """:func:`compare_adaptation` for every checkpoint of a training run (``step`` column),
+    or for the checkpoints at ``steps``.
 
     The same tasks (sampled once, from the first checkpoint's config) serve every checkpoint,
     so differences between steps are differences of the models: the paper's "feature reuse
@@ -257,7 +259,7 @@ def compare_run(
     FileNotFoundError
         ``run_dir`` or the dataset is missing.
     """
-    found = run_checkpoints(run_dir)
+    found = run_checkpoints(run_dir, steps)
     first = load(found[0][1], device=device)
     _check_inputs(inputs, chunk)
     seed = TEST_SEED if seed is None else seed

@@ -48,8 +48,22 @@ FROZEN, HEAD, ACCURACY = "frozen", "head", "accuracy"
 DATASET, WAYS, SHOTS = "dataset", "ways", "shots"
 SHAPE, PHASE, PATH, SECONDS, DEVICE = "shape", "phase", "path", "seconds", "device"
 
-COMPARE_COLUMNS = (LAYER, MEASURE, MEAN, CI95, BASELINE, BASELINE_CI95, N_SAMPLES, N_FEATURES,
-                   CONV_MODE, INPUTS, TASKS, ALGORITHM, STEP, CHECKPOINT)
+COMPARE_COLUMNS = (
+    LAYER,
+    MEASURE,
+    MEAN,
+    CI95,
+    BASELINE,
+    BASELINE_CI95,
+    N_SAMPLES,
+    N_FEATURES,
+    CONV_MODE,
+    INPUTS,
+    TASKS,
+    ALGORITHM,
+    STEP,
+    CHECKPOINT,
+)
 ABLATE_COLUMNS = (FROZEN, HEAD, ACCURACY, CI95, TASKS, ALGORITHM, STEP, CHECKPOINT)
 EVAL_COLUMNS = (ALGORITHM, HEAD, DATASET, WAYS, SHOTS, ACCURACY, CI95, TASKS, STEP)
 TIMING_COLUMNS = (SHAPE, PHASE, ALGORITHM, PATH, SECONDS, DEVICE)
@@ -66,14 +80,16 @@ def write_table(
 
     Both files are written atomically. Returns the JSON path.
     """
-    frame = records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(
-        list(records))
+    frame = (
+        records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(list(records))
+    )
     stem = Path(stem)
     if stem.suffix in (".json", ".csv"):
         stem = stem.with_suffix("")
     rows = json.loads(frame.to_json(orient="records", double_precision=15))
-    json_path = atomic_write_json(stem.with_suffix(".json"),
-                                  {"manifest": dict(manifest or {}), "records": rows})
+    json_path = atomic_write_json(
+        stem.with_suffix(".json"), {"manifest": dict(manifest or {}), "records": rows}
+    )
     if csv:
         atomic_write_bytes(stem.with_suffix(".csv"), frame.to_csv(index=False).encode())
     return json_path
@@ -89,5 +105,7 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict) or "records" not in data:
-        raise ValueError(f"{path} is not a repsim result file (expected keys 'manifest', 'records')")
+        raise ValueError(
+            f"{path} is not a repsim result file (expected keys 'manifest', 'records')"
+        )
     return pd.DataFrame.from_records(data["records"]), dict(data.get("manifest") or {})

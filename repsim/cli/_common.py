@@ -5,12 +5,20 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-__all__ = ["DEBUG_ENV", "console", "err_console", "friendly_errors", "split_names"]
+__all__ = [
+    "DEBUG_ENV",
+    "console",
+    "err_console",
+    "friendly_errors",
+    "option",
+    "set_threads",
+    "split_names",
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,3 +50,23 @@ def split_names(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def option(kind: Any, text: str, *names: str) -> Any:
+    """``Annotated[kind, typer.Option(*names, help=text)]``: keeps command signatures short."""
+    return Annotated[kind, typer.Option(*names, help=text)]
+
+
+def set_threads(threads: int) -> None:
+    """Limit torch's intra-op threads and numpy's BLAS pool (threadpoolctl, when installed)."""
+    import torch
+
+    if threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0: the libraries' defaults); got {threads}")
+    if threads:
+        torch.set_num_threads(threads)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # scikit-learn brings it; without it BLAS keeps its default
+            return
+        threadpool_limits(threads)

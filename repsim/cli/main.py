@@ -54,3 +54,7 @@ _report.register(app)
 from repsim.cli import analyses as _analyses  # noqa: E402
 
 _analyses.register(app)
+
+from repsim.cli import study as _study  # noqa: E402
+
+_study.register(app)

@@ -54,13 +54,27 @@ def task_meta_loss(
     """Query loss and metric of ONE task after adapting θ on its support set."""
     if _head_only(adapt_names):
         out = _head_only_query_out(
-            model, params, support_x, support_y, query_x, steps=steps, lr=lr,
-            first_order=first_order, task=task,
+            model,
+            params,
+            support_x,
+            support_y,
+            query_x,
+            steps=steps,
+            lr=lr,
+            first_order=first_order,
+            task=task,
         )
     else:
         adapted = adapt(
-            model, params, support_x, support_y, steps=steps, lr=lr, adapt_names=adapt_names,
-            first_order=first_order, task=task,
+            model,
+            params,
+            support_x,
+            support_y,
+            steps=steps,
+            lr=lr,
+            adapt_names=adapt_names,
+            first_order=first_order,
+            task=task,
         )
         out = forward(model, adapted, query_x)
     return loss_for(task)(out, query_y), _metric(out.detach(), query_y, task)
@@ -94,7 +108,13 @@ def _head_only_query_out(
     f_query = forward(model, params, query_x, output="features")  # (n_query, D)
     head = model.get_submodule("head")
     adapted = adapt(
-        head, head_params, f_support, support_y, steps=steps, lr=lr, first_order=first_order,
+        head,
+        head_params,
+        f_support,
+        support_y,
+        steps=steps,
+        lr=lr,
+        first_order=first_order,
         task=task,
     )
     return functional_call(head, adapted, (f_query,))
@@ -122,8 +142,14 @@ def meta_loss(
     reference the vmap path is tested against).
     """
     one_task = partial(
-        task_meta_loss, model, params, steps=steps, lr=lr, adapt_names=tuple(adapt_names),
-        first_order=first_order, task=task,
+        task_meta_loss,
+        model,
+        params,
+        steps=steps,
+        lr=lr,
+        adapt_names=tuple(adapt_names),
+        first_order=first_order,
+        task=task,
     )
     if vectorize:
         losses, metrics = vmap(one_task)(support_x, support_y, query_x, query_y)  # (T,), (T,)
@@ -190,13 +216,21 @@ def task_eval(
         f_support = forward(model, params, support_x, output="features")
         f_query = forward(model, params, query_x, output="features")
         head_params = {k.split(".", 1)[1]: v for k, v in params.items() if layer_of(k) == "head"}
-        path = adapt(head, head_params, f_support, support_y, steps=steps, lr=lr, task=task,
-                     trajectory=True)
+        path = adapt(
+            head, head_params, f_support, support_y, steps=steps, lr=lr, task=task, trajectory=True
+        )
         outs = [functional_call(head, p, (f_query,)) for p in path]
     else:
         path = adapt(
-            model, params, support_x, support_y, steps=steps, lr=lr, adapt_names=adapt_names,
-            task=task, trajectory=True,
+            model,
+            params,
+            support_x,
+            support_y,
+            steps=steps,
+            lr=lr,
+            adapt_names=adapt_names,
+            task=task,
+            trajectory=True,
         )
         outs = [forward(model, p, query_x) for p in path]
     return torch.stack([_metric(out, query_y, task) for out in outs])

@@ -99,7 +99,10 @@ def load_trained(
         model = build_model(cfg).to(device)
         _load_state(model, payload.get("model"), path)
         return TrainedModel(
-            model=model, config=cfg, step=int(payload.get("step", 0)), path=path,
+            model=model,
+            config=cfg,
+            step=int(payload.get("step", 0)),
+            path=path,
             split_hash=dict(payload.get("split_hash", {})),
             metrics=list(payload.get("metrics", [])),
         )

@@ -74,8 +74,17 @@ class TrainConfig:
             )
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; valid: {', '.join(DATASETS)}")
-        for name in ("ways", "shots", "query", "meta_batch", "steps", "val_every",
-                     "checkpoint_every", "log_every", "val_tasks"):
+        for name in (
+            "ways",
+            "shots",
+            "query",
+            "meta_batch",
+            "steps",
+            "val_every",
+            "checkpoint_every",
+            "log_every",
+            "val_tasks",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.test_inner_steps < 0:
@@ -99,15 +108,27 @@ def _omniglot(ways: int, shots: int) -> TrainConfig:
     else:
         inner, test_steps, meta_batch = InnerLoop(steps=1, lr=0.4), 3, 32
     return TrainConfig(
-        dataset="omniglot", ways=ways, shots=shots, query=shots, inner=inner,
-        test_inner_steps=test_steps, meta_batch=meta_batch, steps=60_000,
+        dataset="omniglot",
+        ways=ways,
+        shots=shots,
+        query=shots,
+        inner=inner,
+        test_inner_steps=test_steps,
+        meta_batch=meta_batch,
+        steps=60_000,
     )
 
 
 def _miniimagenet(shots: int) -> TrainConfig:
     return TrainConfig(
-        dataset="miniimagenet", ways=5, shots=shots, query=15, inner=InnerLoop(steps=5, lr=0.01),
-        test_inner_steps=10, meta_batch=4 if shots == 1 else 2, steps=60_000,
+        dataset="miniimagenet",
+        ways=5,
+        shots=shots,
+        query=15,
+        inner=InnerLoop(steps=5, lr=0.01),
+        test_inner_steps=10,
+        meta_batch=4 if shots == 1 else 2,
+        steps=60_000,
     )
 
 
@@ -120,14 +141,23 @@ PRESETS: dict[str, TrainConfig] = {
     "miniimagenet-5w5s": _miniimagenet(5),
     # Finn et al. sinusoid: K=10, lr 0.01, 1 step, meta-batch 25 (10 steps at test in the demo).
     "sinusoid": TrainConfig(
-        dataset="sinusoid", ways=1, shots=10, query=10, inner=InnerLoop(steps=1, lr=0.01),
-        test_inner_steps=10, meta_batch=25, steps=10_000, val_every=500, val_tasks=100,
+        dataset="sinusoid",
+        ways=1,
+        shots=10,
+        query=10,
+        inner=InnerLoop(steps=1, lr=0.01),
+        test_inner_steps=10,
+        meta_batch=25,
+        steps=10_000,
+        val_every=500,
+        val_tasks=100,
     ),
 }
 
 
-def default_config(dataset: str, *, ways: int | None = None, shots: int | None = None
-                   ) -> TrainConfig:
+def default_config(
+    dataset: str, *, ways: int | None = None, shots: int | None = None
+) -> TrainConfig:
     """The paper's settings for ``dataset`` with the given ways/shots (nearest preset)."""
     if dataset == "sinusoid":
         base = PRESETS["sinusoid"]

@@ -112,8 +112,18 @@ def evaluate_tasks(
 
     def one(sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
         return task_eval(
-            model, params, sx, sy, qx, qy, steps=steps, lr=lr, adapt_names=adapt_names,
-            task=task, head=head, ways=ways,
+            model,
+            params,
+            sx,
+            sy,
+            qx,
+            qy,
+            steps=steps,
+            lr=lr,
+            adapt_names=adapt_names,
+            task=task,
+            head=head,
+            ways=ways,
         )
 
     # A sampler is read chunk by chunk (600 MiniImageNet tasks at once would be ~4 GB).
@@ -129,8 +139,10 @@ def evaluate_tasks(
             size = min(chunk, n - start)
             part = episodes.batch(start, size) if hasattr(episodes, "batch") else episodes
             sl = slice(0, size) if hasattr(episodes, "batch") else slice(start, start + size)
-            batch = [t[sl].to(device) for t in (part.support_x, part.support_y,
-                                                  part.query_x, part.query_y)]
+            batch = [
+                t[sl].to(device)
+                for t in (part.support_x, part.support_y, part.query_x, part.query_y)
+            ]
             rows.append(vmap(one)(*batch).double().cpu())  # (chunk, steps + 1)
             if progress is not None:
                 progress(min(start + chunk, n), n)
@@ -141,8 +153,12 @@ def evaluate_tasks(
             f"inner loop (lr={lr}, steps={steps}) diverge on these tasks"
         )
     return EvalResult(
-        per_task=per_task, metric="accuracy" if task == "classification" else "mse",
-        head=head, frozen=tuple(frozen), inner_steps=steps, inner_lr=lr,
+        per_task=per_task,
+        metric="accuracy" if task == "classification" else "mse",
+        head=head,
+        frozen=tuple(frozen),
+        inner_steps=steps,
+        inner_lr=lr,
     )
 
 
@@ -171,24 +187,51 @@ def evaluate_checkpoint(
     from repsim.meta.checkpoint import TrainedModel, load_trained
     from repsim.meta.tasks import TEST_SEED, task_source
 
-    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(
-        checkpoint, device=device)
+    trained = (
+        checkpoint
+        if isinstance(checkpoint, TrainedModel)
+        else load_trained(checkpoint, device=device)
+    )
     cfg = trained.config
     if tasks < 1:
         raise ValueError(f"tasks must be >= 1, got {tasks}")
     seed = TEST_SEED if seed is None else seed
-    source = task_source(cfg, split=split, seed=seed, data_dir=data_dir, download=download,
-                         query=query)
+    source = task_source(
+        cfg, split=split, seed=seed, data_dir=data_dir, download=download, query=query
+    )
     steps = cfg.test_inner_steps if inner_steps is None else inner_steps
     lr = cfg.inner.lr if inner_lr is None else inner_lr
     result = evaluate_tasks(
-        trained.model, trained.params, source, algorithm=cfg.algorithm, steps=steps, lr=lr,
-        task=cfg.task, head=head, frozen=frozen, ways=cfg.ways, n_tasks=tasks,
+        trained.model,
+        trained.params,
+        source,
+        algorithm=cfg.algorithm,
+        steps=steps,
+        lr=lr,
+        task=cfg.task,
+        head=head,
+        frozen=frozen,
+        ways=cfg.ways,
+        n_tasks=tasks,
         progress=progress,
     )
-    extra = {"algorithm": cfg.algorithm, "dataset": cfg.dataset, "ways": cfg.ways,
-             "shots": cfg.shots, "query": cfg.query if query is None else query,
-             "seed": seed, "split": split, "step": trained.step,
-             "checkpoint": str(trained.path) if trained.path else None}
-    return EvalResult(per_task=result.per_task, metric=result.metric, head=head,
-                      frozen=tuple(frozen), inner_steps=steps, inner_lr=lr, extra=extra)
+    extra = {
+        "algorithm": cfg.algorithm,
+        "dataset": cfg.dataset,
+        "ways": cfg.ways,
+        "shots": cfg.shots,
+        "query": cfg.query if query is None else query,
+        "seed": seed,
+        "split": split,
+        "step": trained.step,
+        "checkpoint": str(trained.path) if trained.path else None,
+    }
+    return EvalResult(
+        per_task=result.per_task,
+        metric=result.metric,
+        head=head,
+        frozen=tuple(frozen),
+        inner_steps=steps,
+        inner_lr=lr,
+        extra=extra,
+    )

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad
@@ -46,15 +45,15 @@ def layer_names(model: nn.Module) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def validate_layers(model: nn.Module, layers: Iterable[str], *, what: str = "layer") -> tuple[str, ...]:
+def validate_layers(
+    model: nn.Module, layers: Iterable[str], *, what: str = "layer"
+) -> tuple[str, ...]:
     """Check that every name in ``layers`` is a layer of ``model``; list the valid ones if not."""
     valid = layer_names(model)
     layers = tuple(layers)
     bad = [name for name in layers if name not in valid]
     if bad:
-        raise ValueError(
-            f"unknown {what} name(s) {bad}; this model's layers are {list(valid)}"
-        )
+        raise ValueError(f"unknown {what} name(s) {bad}; this model's layers are {list(valid)}")
     return layers
 
 

@@ -34,8 +34,9 @@ class RandomEpisodes:
     query_y: Tensor
 
     @classmethod
-    def like(cls, config: TrainConfig, tasks: int, *, device: torch.device | str = "cpu",
-             seed: int = 0) -> RandomEpisodes:
+    def like(
+        cls, config: TrainConfig, tasks: int, *, device: torch.device | str = "cpu", seed: int = 0
+    ) -> RandomEpisodes:
         g = torch.Generator().manual_seed(seed)
         n_s, n_q = config.ways * config.shots, config.ways * config.query
         if config.dataset == "sinusoid":
@@ -94,20 +95,43 @@ def time_per_iteration(
 
         def train_step(names: tuple[str, ...] = adapt_names, algo: str = algorithm) -> None:
             loss, _ = meta_loss(
-                model, params, episodes.support_x, episodes.support_y, episodes.query_x,
-                episodes.query_y, steps=config.inner.steps, lr=config.inner.lr,
-                adapt_names=names, first_order=algo == "fomaml", task=config.task,
+                model,
+                params,
+                episodes.support_x,
+                episodes.support_y,
+                episodes.query_x,
+                episodes.query_y,
+                steps=config.inner.steps,
+                lr=config.inner.lr,
+                adapt_names=names,
+                first_order=algo == "fomaml",
+                task=config.task,
             )
             model.zero_grad(set_to_none=True)
             loss.backward()
 
         def inference(algo: str = algorithm) -> None:
-            evaluate_tasks(model, params, episodes, algorithm=algo,
-                           steps=config.test_inner_steps, lr=config.inner.lr, task=config.task,
-                           ways=config.ways, chunk=config.meta_batch)
+            evaluate_tasks(
+                model,
+                params,
+                episodes,
+                algorithm=algo,
+                steps=config.test_inner_steps,
+                lr=config.inner.lr,
+                task=config.task,
+                ways=config.ways,
+                chunk=config.meta_batch,
+            )
 
         for phase, fn in (("train", train_step), ("inference", inference)):
-            rows.append({"shape": shape, "phase": phase, "algorithm": algorithm,
-                         "path": "repsim vmap", "device": str(device),
-                         "seconds": time_call(fn, device=device, repeats=repeats)})
+            rows.append(
+                {
+                    "shape": shape,
+                    "phase": phase,
+                    "algorithm": algorithm,
+                    "path": "repsim vmap",
+                    "device": str(device),
+                    "seconds": time_call(fn, device=device, repeats=repeats),
+                }
+            )
     return rows

@@ -37,6 +37,7 @@ from repsim.meta.tasks import VAL_SEED_OFFSET, task_source
 
 __all__ = ["TrainResult", "train"]
 
+
 @dataclass(frozen=True)
 class TrainResult:
     """Where a run left its files, and its final numbers."""
@@ -81,11 +82,15 @@ def train(
     out_dir = Path(out_dir)
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
-    train_tasks = task_source(config, split="train", seed=config.seed, data_dir=data_dir,
-                              download=download)
-    val_tasks = task_source(config, split="val", seed=config.seed + VAL_SEED_OFFSET,
-                            data_dir=data_dir)
+        raise ValueError(
+            "device 'cuda' was asked for but torch sees no CUDA device; use --device cpu"
+        )
+    train_tasks = task_source(
+        config, split="train", seed=config.seed, data_dir=data_dir, download=download
+    )
+    val_tasks = task_source(
+        config, split="val", seed=config.seed + VAL_SEED_OFFSET, data_dir=data_dir
+    )
     val_batch = val_tasks.batch(0, config.val_tasks)
     split_hash = {"train": _split_hash(train_tasks), "val": _split_hash(val_tasks)}
 
@@ -99,50 +104,76 @@ def train(
     if existing and resume:
         last = existing[-1][1]
         state = torch.load(last, map_location=device, weights_only=True)
-        if state.get("config") != config_to_dict(config):
-            raise ValueError(
-                f"{out_dir} holds a run with a different config; resume it with its own "
-                "settings, or choose another --out directory"
-            )
+        _check_resumable(state, config, out_dir)
         trained = load_trained(last, device=device)
         model.load_state_dict(trained.model.state_dict())
         optimizer.load_state_dict(state["optimizer"])
         start_step, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
         records = [r for r in state.get("metrics", []) if r["step"] <= start_step]
     elif existing:
-        raise ValueError(f"{out_dir} already holds checkpoints; pass resume=True (--resume) "
-                         "to continue that run, or choose another --out directory")
+        raise ValueError(
+            f"{out_dir} already holds checkpoints; pass resume=True (--resume) "
+            "to continue that run, or choose another --out directory"
+        )
 
     atomic_write_json(out_dir / "config.json", config_to_dict(config))
-    atomic_write_json(out_dir / "manifest.json", run_manifest(
-        config=config_to_dict(config), seed=config.seed, device=str(device),
-        split_hash=split_hash, resumed_from=start_step or None,
-    ))
+    atomic_write_json(
+        out_dir / "manifest.json",
+        run_manifest(
+            config=config_to_dict(config),
+            seed=config.seed,
+            device=str(device),
+            split_hash=split_hash,
+            resumed_from=start_step or None,
+        ),
+    )
     params = dict(model.named_parameters())
     adapt_names = freeze_spec(model, algorithm=config.algorithm)
     metric = "accuracy" if config.task == "classification" else "mse"
 
     def checkpoint(step: int) -> Path:
         path = out_dir / "checkpoints" / f"step_{step:06d}.pt"
-        save_checkpoint(path, {
-            "format": FORMAT, "version": 1, "config": config_to_dict(config), "step": step,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "rng": {"torch": torch.get_rng_state()}, "split_hash": split_hash,
-            "metrics": records, "device": str(device), "elapsed": elapsed,
-        })
+        save_checkpoint(
+            path,
+            {
+                "format": FORMAT,
+                "version": 1,
+                "config": config_to_dict(config),
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": {"torch": torch.get_rng_state()},
+                "split_hash": split_hash,
+                "metrics": records,
+                "device": str(device),
+                "elapsed": elapsed,
+            },
+        )
         _write_metrics(out_dir, records)
         return path
 
     def validate(step: int) -> None:
         model.eval()
         result = evaluate_tasks(
-            model, params, val_batch, algorithm=config.algorithm,
-            steps=config.test_inner_steps, lr=config.inner.lr, task=config.task,
+            model,
+            params,
+            val_batch,
+            algorithm=config.algorithm,
+            steps=config.test_inner_steps,
+            lr=config.inner.lr,
+            task=config.task,
             ways=config.ways,
         )
         model.train()
-        records.append({"step": step, "split": "val", metric: result.value,
-                        "ci95": result.ci95, "elapsed": round(elapsed, 3)})
+        records.append(
+            {
+                "step": step,
+                "split": "val",
+                metric: result.value,
+                "ci95": result.ci95,
+                "elapsed": round(elapsed, 3),
+            }
+        )
 
     stop = {"now": False}
 
@@ -151,9 +182,13 @@ def train(
 
     previous = signal.signal(signal.SIGTERM, request_stop) if _main_thread() else None
     step = start_step
-    bar = tqdm(total=config.steps, initial=start_step, disable=not progress,
-               desc=f"{config.algorithm} {config.dataset} {config.ways}w{config.shots}s",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=config.steps,
+        initial=start_step,
+        disable=not progress,
+        desc=f"{config.algorithm} {config.dataset} {config.ways}w{config.shots}s",
+        dynamic_ncols=True,
+    )
     t0 = time.perf_counter() - elapsed
     try:
         if start_step == 0:
@@ -161,9 +196,18 @@ def train(
         while step < config.steps and not stop["now"]:
             batch = train_tasks.batch(step * config.meta_batch, config.meta_batch).to(device)
             loss, value = meta_loss(
-                model, params, batch.support_x, batch.support_y, batch.query_x, batch.query_y,
-                steps=config.inner.steps, lr=config.inner.lr, adapt_names=adapt_names,
-                first_order=config.first_order, task=config.task, vectorize=config.vectorize,
+                model,
+                params,
+                batch.support_x,
+                batch.support_y,
+                batch.query_x,
+                batch.query_y,
+                steps=config.inner.steps,
+                lr=config.inner.lr,
+                adapt_names=adapt_names,
+                first_order=config.first_order,
+                task=config.task,
+                vectorize=config.vectorize,
             )
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(
@@ -176,8 +220,15 @@ def train(
             step += 1
             elapsed = time.perf_counter() - t0
             if step % config.log_every == 0 or step == config.steps:
-                records.append({"step": step, "split": "train", "loss": loss.item(),
-                                metric: value.item(), "elapsed": round(elapsed, 3)})
+                records.append(
+                    {
+                        "step": step,
+                        "split": "train",
+                        "loss": loss.item(),
+                        metric: value.item(),
+                        "elapsed": round(elapsed, 3),
+                    }
+                )
                 bar.set_postfix(loss=f"{loss.item():.3f}", **{metric[:3]: f"{value.item():.3f}"})
             if step % config.val_every == 0 or step == config.steps:
                 validate(step)
@@ -195,12 +246,35 @@ def train(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     existing_steps = {s for s, _ in checkpoint_paths(out_dir)}
-    last_path = (out_dir / "checkpoints" / f"step_{step:06d}.pt")
+    last_path = out_dir / "checkpoints" / f"step_{step:06d}.pt"
     if step not in existing_steps:
         last_path = checkpoint(step)
     _write_metrics(out_dir, records)
-    return TrainResult(out_dir=out_dir, last_checkpoint=last_path, step=step,
-                       metrics=pd.DataFrame.from_records(records))
+    return TrainResult(
+        out_dir=out_dir,
+        last_checkpoint=last_path,
+        step=step,
+        metrics=pd.DataFrame.from_records(records),
+    )
+
+
+def _check_resumable(state: dict[str, Any], config: TrainConfig, out_dir: Path) -> None:
+    """A run may be resumed with a different ``steps`` (to extend or stop it), nothing else."""
+    saved = dict(state.get("config") or {})
+    wanted = config_to_dict(config)
+    diff = sorted(k for k in set(saved) | set(wanted)
+                  if k != "steps" and saved.get(k) != wanted.get(k))
+    if diff:
+        details = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked" for k in diff)
+        raise ValueError(
+            f"{out_dir} holds a run with a different config ({details}); resume it with its own "
+            "settings (only --steps may change), or choose another --out directory"
+        )
+    if int(state["step"]) > config.steps:
+        raise ValueError(
+            f"{out_dir} is already at step {state['step']}, past the {config.steps} steps asked; "
+            "pass --steps of at least that, or choose another --out directory"
+        )
 
 
 def _main_thread() -> bool:

@@ -5,4 +5,12 @@ from __future__ import annotations
 from repsim.models.conv4 import BODY_LAYERS, BatchStatNorm2d, Conv4, ConvBlock, conv4_for
 from repsim.models.mlp import MLP_BODY_LAYERS, SinusoidMLP
 
-__all__ = ["BODY_LAYERS", "MLP_BODY_LAYERS", "BatchStatNorm2d", "Conv4", "ConvBlock", "SinusoidMLP", "conv4_for"]
+__all__ = [
+    "BODY_LAYERS",
+    "MLP_BODY_LAYERS",
+    "BatchStatNorm2d",
+    "Conv4",
+    "ConvBlock",
+    "SinusoidMLP",
+    "conv4_for",
+]

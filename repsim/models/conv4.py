@@ -4,8 +4,9 @@ Module names are the layer names used by every analysis in repsim: ``conv1`` …
 *body*) and ``head`` (the linear classifier). A layer's activation is the output of its block
 (after ReLU and, for MiniImageNet, max-pooling), which is what the paper compares.
 
-BatchNorm always normalises with the statistics of the current batch (``track_running_stats=False``),
-in training and at test: the transductive convention of MAML's reference code that the paper uses.
+BatchNorm always normalises with the statistics of the current batch
+(``track_running_stats=False``), in training and at test: the transductive convention of
+MAML's reference code that the paper uses.
 """
 
 from __future__ import annotations
@@ -97,9 +98,7 @@ class Conv4(nn.Module):
     ) -> None:
         super().__init__()
         if variant not in ("omniglot", "miniimagenet"):
-            raise ValueError(
-                f"Conv4 variant must be 'omniglot' or 'miniimagenet', got {variant!r}"
-            )
+            raise ValueError(f"Conv4 variant must be 'omniglot' or 'miniimagenet', got {variant!r}")
         self.variant = variant
         max_pool = variant == "miniimagenet"
         self.conv1 = ConvBlock(in_channels, hidden, max_pool=max_pool)

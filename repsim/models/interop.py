@@ -44,9 +44,7 @@ def l2l_key_to_repsim(key: str, own_names: frozenset[str] = frozenset()) -> str 
     raise KeyError(key)
 
 
-def from_learn2learn_state_dict(
-    state: Mapping[str, Tensor], model: nn.Module
-) -> dict[str, Tensor]:
+def from_learn2learn_state_dict(state: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
     """Translate ``state`` (learn2learn or repsim key names) into ``model``'s state_dict.
 
     Duplicated ``base.*`` / ``features.*`` entries must agree; they are merged.
@@ -77,7 +75,8 @@ def from_learn2learn_state_dict(
     missing = sorted(set(own) - set(out))
     bad_shapes = [
         f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}"
-        for k, v in out.items() if k in own and v.shape != own[k].shape
+        for k, v in out.items()
+        if k in own and v.shape != own[k].shape
     ]
     if unknown or missing or bad_shapes:
         raise ValueError(

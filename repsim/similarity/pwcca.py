@@ -39,7 +39,10 @@ def _pwcca_weights(s: Array, mean: Array, dirs: Array, n: int) -> tuple[Array, A
     r, info = B.cholesky_upper(dirs_t @ s @ dirs + nmm)  # D^T D = R^T R
     z = B.solve_lower(r.swapaxes(-1, -2), dirs_t @ s + nmm)  # P^T X = R^-T D^T X
     w = abs(z).sum(-1)
-    return w / w.sum(-1)[..., None], info
+    # Where the Cholesky failed (info > 0) z is garbage and the caller recomputes with QR;
+    # silence numpy's 0/0 warning for those rows instead of alarming the user.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return w / w.sum(-1)[..., None], info
 
 
 def _pwcca_weights_qr(x: Tensor, dirs: Array, dtype: torch.dtype) -> Array:

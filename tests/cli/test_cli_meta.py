@@ -13,22 +13,57 @@ runner = CliRunner()
 
 def test_train_then_eval_sinusoid(tmp_path):
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--dataset", "sinusoid", "--algo", "maml",
-                                 "--steps", "6", "--meta-batch", "4", "--val-every", "3",
-                                 "--checkpoint-every", "3", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--dataset",
+            "sinusoid",
+            "--algo",
+            "maml",
+            "--steps",
+            "6",
+            "--meta-batch",
+            "4",
+            "--val-every",
+            "3",
+            "--checkpoint-every",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (out / "checkpoints" / "step_000006.pt").is_file()
     assert (out / "metrics.csv").is_file() and (out / "manifest.json").is_file()
     js = tmp_path / "eval.json"
-    result = runner.invoke(app, ["eval", str(out / "checkpoints" / "step_000006.pt"),
-                                 "--tasks", "10", "--json", str(js)])
+    result = runner.invoke(
+        app,
+        ["eval", str(out / "checkpoints" / "step_000006.pt"), "--tasks", "10", "--json", str(js)],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(js.read_text())
     assert data["tasks"] == 10 and data["metric"] == "mse" and "manifest" in data
     # Resume of a finished run is a no-op that still reports the last checkpoint.
-    result = runner.invoke(app, ["train", "--dataset", "sinusoid", "--steps", "6",
-                                 "--meta-batch", "4", "--val-every", "3",
-                                 "--checkpoint-every", "3", "--out", str(out), "--resume"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--dataset",
+            "sinusoid",
+            "--steps",
+            "6",
+            "--meta-batch",
+            "4",
+            "--val-every",
+            "3",
+            "--checkpoint-every",
+            "3",
+            "--out",
+            str(out),
+            "--resume",
+        ],
+    )
     assert result.exit_code == 0 and "step 6" in result.output
 
 

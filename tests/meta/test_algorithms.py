@@ -47,8 +47,16 @@ def test_evaluate_tasks_matches_a_per_task_loop():
     assert result.per_task.shape == (6, 3)
     names = freeze_spec(model, algorithm="maml")
     for t in range(6):
-        path = adapt(model, params, eps.support_x[t], eps.support_y[t], steps=2, lr=0.4,
-                     adapt_names=names, trajectory=True)
+        path = adapt(
+            model,
+            params,
+            eps.support_x[t],
+            eps.support_y[t],
+            steps=2,
+            lr=0.4,
+            adapt_names=names,
+            trajectory=True,
+        )
         for s, p in enumerate(path):
             logits = torch.func.functional_call(model, p, (eps.query_x[t],))
             acc = (logits.argmax(-1) == eps.query_y[t]).float().mean()
@@ -61,8 +69,9 @@ def test_frozen_layers_stay_fixed_in_the_inner_loop():
     params = parameters_of(model)
     eps = _Eps(t=1)
     names = freeze_spec(model, algorithm="maml", frozen=["conv1", "conv2"])
-    new = adapt(model, params, eps.support_x[0], eps.support_y[0], steps=1, lr=0.4,
-                adapt_names=names)
+    new = adapt(
+        model, params, eps.support_x[0], eps.support_y[0], steps=1, lr=0.4, adapt_names=names
+    )
     for key in params:
         same = torch.equal(new[key], params[key])
         assert same == key.startswith(("conv1.", "conv2.")), key
@@ -78,19 +87,49 @@ def test_anil_head_only_fast_path_equals_full_model_adaptation():
     model = conv4_for("omniglot", 5).double()
     params = parameters_of(model)
     eps = _Eps(t=1)
-    sx, sy, qx, qy = (eps.support_x[0].double(), eps.support_y[0], eps.query_x[0].double(),
-                      eps.query_y[0])
+    sx, sy, qx, qy = (
+        eps.support_x[0].double(),
+        eps.support_y[0],
+        eps.query_x[0].double(),
+        eps.query_y[0],
+    )
     names = freeze_spec(model, algorithm="anil")
-    loss, _ = task_meta_loss(model, params, sx, sy, qx, qy, steps=3, lr=0.4, adapt_names=names,
-                             first_order=False, task="classification")
+    loss, _ = task_meta_loss(
+        model,
+        params,
+        sx,
+        sy,
+        qx,
+        qy,
+        steps=3,
+        lr=0.4,
+        adapt_names=names,
+        first_order=False,
+        task="classification",
+    )
     full = adapt(model, params, sx, sy, steps=3, lr=0.4, adapt_names=names)
     ref = F.cross_entropy(torch.func.functional_call(model, full, (qx,)), qy)
     torch.testing.assert_close(loss, ref)
-    for g_fast, g_ref in zip(torch.autograd.grad(loss, list(params.values())),
-                             torch.autograd.grad(ref, list(params.values())), strict=True):
+    for g_fast, g_ref in zip(
+        torch.autograd.grad(loss, list(params.values())),
+        torch.autograd.grad(ref, list(params.values())),
+        strict=True,
+    ):
         torch.testing.assert_close(g_fast, g_ref)
-    accs = task_eval(model, params, sx, sy, qx, qy, steps=3, lr=0.4, adapt_names=names,
-                     task="classification", head="adapted", ways=5)
+    accs = task_eval(
+        model,
+        params,
+        sx,
+        sy,
+        qx,
+        qy,
+        steps=3,
+        lr=0.4,
+        adapt_names=names,
+        task="classification",
+        head="adapted",
+        ways=5,
+    )
     path = adapt(model, params, sx, sy, steps=3, lr=0.4, adapt_names=names, trajectory=True)
     for s, p in enumerate(path):
         logits = torch.func.functional_call(model, p, (qx,))

@@ -28,8 +28,9 @@ def _unrolled_meta_loss(model, params, sx, sy, qx, qy, *, steps, lr, adapt, firs
         fast = dict(params)
         for _ in range(steps):
             loss = F.cross_entropy(functional_call(model, fast, (sx[t],)), sy[t])
-            grads = torch.autograd.grad(loss, [fast[k] for k in adapt],
-                                        create_graph=not first_order)
+            grads = torch.autograd.grad(
+                loss, [fast[k] for k in adapt], create_graph=not first_order
+            )
             if first_order:
                 grads = [g.detach() for g in grads]
             fast = {**fast, **{k: fast[k] - lr * g for k, g in zip(adapt, grads, strict=True)}}
@@ -52,10 +53,22 @@ def test_meta_gradient_matches_explicit_unroll(net, algorithm, vectorize):
     sx, sy, qx, qy = _tasks()
     adapt = freeze_spec(model, algorithm=algorithm)
     first_order = algorithm == "fomaml"
-    ours, _ = meta_loss(model, params, sx, sy, qx, qy, steps=2, lr=0.4, adapt_names=adapt,
-                        first_order=first_order, vectorize=vectorize)
-    ref = _unrolled_meta_loss(model, params, sx, sy, qx, qy, steps=2, lr=0.4, adapt=adapt,
-                              first_order=first_order)
+    ours, _ = meta_loss(
+        model,
+        params,
+        sx,
+        sy,
+        qx,
+        qy,
+        steps=2,
+        lr=0.4,
+        adapt_names=adapt,
+        first_order=first_order,
+        vectorize=vectorize,
+    )
+    ref = _unrolled_meta_loss(
+        model, params, sx, sy, qx, qy, steps=2, lr=0.4, adapt=adapt, first_order=first_order
+    )
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
     g_ours = torch.autograd.grad(ours, list(params.values()))
     g_ref = torch.autograd.grad(ref, list(params.values()))
@@ -70,8 +83,9 @@ def test_vmap_batchnorm_second_order_regression(net):
     adapt = freeze_spec(model, algorithm="maml")
     grads = []
     for vectorize in (True, False):
-        loss, _ = meta_loss(model, params, sx, sy, qx, qy, steps=1, lr=0.4, adapt_names=adapt,
-                            vectorize=vectorize)
+        loss, _ = meta_loss(
+            model, params, sx, sy, qx, qy, steps=1, lr=0.4, adapt_names=adapt, vectorize=vectorize
+        )
         grads.append(torch.autograd.grad(loss, params["conv1.conv.weight"])[0])
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-12)
 
@@ -123,8 +137,9 @@ def test_first_order_drops_second_order_term(net):
     adapt = freeze_spec(model, algorithm="maml")
     grads = {}
     for fo in (False, True):
-        loss, _ = meta_loss(model, params, sx, sy, qx, qy, steps=1, lr=0.4, adapt_names=adapt,
-                            first_order=fo)
+        loss, _ = meta_loss(
+            model, params, sx, sy, qx, qy, steps=1, lr=0.4, adapt_names=adapt, first_order=fo
+        )
         grads[fo] = torch.autograd.grad(loss, list(params.values()))
     # First-order: d L_q(θ')/dθ' evaluated at θ' (independent computation).
     detached = {k: v.detach() for k, v in params.items()}
@@ -132,8 +147,10 @@ def test_first_order_drops_second_order_term(net):
         detached[k].requires_grad_(True)
     inner = F.cross_entropy(functional_call(model, detached, (sx[0],)), sy[0])
     step = torch.autograd.grad(inner, list(detached.values()))
-    adapted = {k: (v - 0.4 * s).detach().requires_grad_(True)
-               for (k, v), s in zip(detached.items(), step, strict=True)}
+    adapted = {
+        k: (v - 0.4 * s).detach().requires_grad_(True)
+        for (k, v), s in zip(detached.items(), step, strict=True)
+    }
     outer = F.cross_entropy(functional_call(model, adapted, (qx[0],)), qy[0])
     expected = torch.autograd.grad(outer, list(adapted.values()))
     for a, b in zip(grads[True], expected, strict=True):
@@ -143,8 +160,8 @@ def test_first_order_drops_second_order_term(net):
 
 
 def test_anil_body_gradient_flows_through_head_adaptation(net):
-    """ANIL's body gradient includes the term through the head's inner step: it differs from the
-    gradient with the head's adaptation detached from the body (features cut off in the inner loop)."""
+    """ANIL's body gradient includes the term through the head's inner step: it differs from
+    the gradient with the head adapted on detached support features."""
     model, params = net
     sx, sy, qx, qy = _tasks(t=2, seed=5)
     adapt = freeze_spec(model, algorithm="anil")

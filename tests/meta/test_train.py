@@ -15,7 +15,12 @@ from repsim.meta.checkpoint import checkpoint_paths
 from repsim.meta.evaluate import mean_ci95
 
 SMALL_SINE = dataclasses.replace(
-    PRESETS["sinusoid"], steps=12, meta_batch=4, val_every=6, val_tasks=8, checkpoint_every=4,
+    PRESETS["sinusoid"],
+    steps=12,
+    meta_batch=4,
+    val_every=6,
+    val_tasks=8,
+    checkpoint_every=4,
     log_every=2,
 )
 
@@ -51,8 +56,14 @@ def test_refuses_to_overwrite_or_mix_configs(tmp_path):
 
 def test_sinusoid_training_reduces_mse(tmp_path):
     """Meta-training on sinusoids lowers the post-adaptation query MSE (a learning signal)."""
-    cfg = dataclasses.replace(PRESETS["sinusoid"], steps=150, val_every=150, val_tasks=50,
-                              checkpoint_every=150, meta_batch=10)
+    cfg = dataclasses.replace(
+        PRESETS["sinusoid"],
+        steps=150,
+        val_every=150,
+        val_tasks=50,
+        checkpoint_every=150,
+        meta_batch=10,
+    )
     result = train(cfg, out_dir=tmp_path, progress=False)
     val = result.metrics[result.metrics["split"] == "val"]
     assert val["mse"].iloc[-1] < 0.8 * val["mse"].iloc[0]
@@ -115,17 +126,41 @@ def test_config_validation_lists_choices():
 @pytest.mark.data
 def test_omniglot_training_learns_and_resumes(tmp_path, shared_data_dir):
     """Real Omniglot, ANIL: 30 steps lift validation accuracy above chance; eval JSON fields."""
-    cfg = dataclasses.replace(PRESETS["omniglot-5w1s"], algorithm="anil", steps=30,
-                              val_every=30, val_tasks=40, checkpoint_every=15)
+    cfg = dataclasses.replace(
+        PRESETS["omniglot-5w1s"],
+        algorithm="anil",
+        steps=30,
+        val_every=30,
+        val_tasks=40,
+        checkpoint_every=15,
+    )
     result = train(cfg, out_dir=tmp_path, data_dir=shared_data_dir, progress=False)
     raw = torch.load(result.last_checkpoint, weights_only=True)
     assert set(raw["split_hash"]) == {"train", "val"}
     ev = evaluate_checkpoint(result.last_checkpoint, tasks=40, data_dir=shared_data_dir)
-    nil = evaluate_checkpoint(result.last_checkpoint, tasks=40, data_dir=shared_data_dir,
-                              head="nil")
+    nil = evaluate_checkpoint(
+        result.last_checkpoint, tasks=40, data_dir=shared_data_dir, head="nil"
+    )
     assert ev.value > 0.3 and nil.value > 0.3  # chance is 0.2
     record = json.loads(json.dumps(ev.to_dict()))
     assert {"accuracy", "ci95", "tasks"} <= set(record)
     with pytest.raises(ValueError, match="unknown frozen layer name"):
-        evaluate_checkpoint(result.last_checkpoint, tasks=4, data_dir=shared_data_dir,
-                            frozen=["conv9"])
+        evaluate_checkpoint(
+            result.last_checkpoint, tasks=4, data_dir=shared_data_dir, frozen=["conv9"]
+        )
+
+
+def test_resume_may_extend_or_stop_a_run_but_not_change_it(tmp_path):
+    """Changing only `steps` continues the same trajectory (same params as a straight run)."""
+    short = dataclasses.replace(SMALL_SINE, steps=8)
+    train(short, out_dir=tmp_path / "a", progress=False)
+    extended = train(SMALL_SINE, out_dir=tmp_path / "a", progress=False, resume=True)
+    straight = train(SMALL_SINE, out_dir=tmp_path / "b", progress=False)
+    a, b = _params(extended.last_checkpoint), _params(straight.last_checkpoint)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="already at step 12, past the 8 steps"):
+        train(short, out_dir=tmp_path / "a", progress=False, resume=True)
+    with pytest.raises(ValueError, match=r"meta_lr: 0.001 there, 0.01 asked"):
+        train(dataclasses.replace(SMALL_SINE, meta_lr=0.01), out_dir=tmp_path / "a",
+              progress=False, resume=True)
