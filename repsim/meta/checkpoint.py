@@ -35,6 +35,7 @@ __all__ = [
     "TrainedModel",
     "build_model",
     "checkpoint_paths",
+    "export_checkpoint",
     "load_trained",
     "save_checkpoint",
 ]
@@ -142,3 +143,17 @@ def _load_state(model: nn.Module, state: Any, path: Path) -> None:
                 f"{tuple(own[key].shape)}"
             )
     model.load_state_dict(state)
+
+
+def export_checkpoint(path: str | Path, out: str | Path) -> Path:
+    """Write a smaller copy of a checkpoint for sharing: everything but the optimizer state.
+
+    The copy loads with :func:`load_trained` (and ``torch.load(weights_only=True)``) like the
+    original; it cannot resume training.
+    """
+    payload = load_checkpoint(path)
+    if payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a repsim checkpoint; nothing to export")
+    payload.pop("optimizer", None)
+    payload["exported_from"] = str(path)
+    return save_checkpoint(out, payload)

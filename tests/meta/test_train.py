@@ -164,3 +164,15 @@ def test_resume_may_extend_or_stop_a_run_but_not_change_it(tmp_path):
     with pytest.raises(ValueError, match=r"meta_lr: 0.001 there, 0.01 asked"):
         train(dataclasses.replace(SMALL_SINE, meta_lr=0.01), out_dir=tmp_path / "a",
               progress=False, resume=True)
+
+
+def test_exported_checkpoint_drops_optimizer_and_still_evaluates(tmp_path):
+    from repsim.meta.checkpoint import export_checkpoint
+
+    result = train(SMALL_SINE, out_dir=tmp_path / "run", progress=False)
+    out = export_checkpoint(result.last_checkpoint, tmp_path / "small.pt")
+    raw = torch.load(out, weights_only=True)
+    assert "optimizer" not in raw and raw["step"] == 12
+    assert out.stat().st_size < result.last_checkpoint.stat().st_size
+    a = evaluate_checkpoint(result.last_checkpoint, tasks=10).value
+    assert evaluate_checkpoint(out, tasks=10).value == a
