@@ -117,14 +117,21 @@ def run_study(
     """
     spec = preset if isinstance(preset, StudyPreset) else _get_preset(preset)
     if steps is not None:
+        # Only the length changes (so an existing run resumes); the checkpoints analysed across
+        # training are those of the preset that the shorter run still has, plus its last.
+        every = spec.train.checkpoint_every
+        kept = (
+            tuple(
+                sorted(
+                    {s for s in spec.analysis_steps or () if s <= steps and s % every == 0}
+                    | {steps}
+                )
+            )
+            if spec.analysis_steps
+            else None
+        )
         spec = dataclasses.replace(
-            spec,
-            train=dataclasses.replace(
-                spec.train,
-                steps=steps,
-                checkpoint_every=max(1, min(spec.train.checkpoint_every, steps // 5 or 1)),
-                val_every=max(1, min(spec.train.val_every, steps // 5 or 1)),
-            ),
+            spec, train=dataclasses.replace(spec.train, steps=steps), analysis_steps=kept
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,58 +194,60 @@ def run_study(
     stage("evaluate", out / "eval.json", evaluate_all, 4 * spec.eval_tasks * per_task_eval)
     cmp_opts = {"query": spec.compare_query, **common}
 
-    def compare_final() -> None:
-        frames = [
-            compare_adaptation(final(a), tasks=spec.compare_tasks, progress=progress, **cmp_opts)
-            for a in ALGORITHMS
-        ]
-        write_table(
-            pd.concat(frames, ignore_index=True),
-            out / "compare",
-            manifest=run_manifest(seed=0, device=device),
-        )
+    def per_algorithm(stem: str, analysis: Callable[[str], pd.DataFrame]) -> Callable[[], None]:
+        """A stage that runs ``analysis`` for MAML and ANIL and writes one table of both,
+        keeping each analysis' own manifest (measure choices, tasks, baseline) in the file."""
 
-    def compare_steps() -> None:
-        frames = [
-            compare_run(runs[a], tasks=spec.steps_tasks, progress=progress, **cmp_opts)
-            for a in ALGORITHMS
-        ]
-        write_table(
-            pd.concat(frames, ignore_index=True),
-            out / "compare_steps",
-            manifest=run_manifest(seed=0, device=device),
-        )
+        def run() -> None:
+            frames = [analysis(a) for a in ALGORITHMS]
+            manifest = run_manifest(
+                seed=0,
+                device=device,
+                preset=spec.name,
+                parts=[f.attrs.get("manifest", {}) for f in frames],
+            )
+            write_table(pd.concat(frames, ignore_index=True), out / stem, manifest=manifest)
+
+        return run
+
+    compare_final = per_algorithm(
+        "compare",
+        lambda a: compare_adaptation(
+            final(a), tasks=spec.compare_tasks, progress=progress, **cmp_opts
+        ),
+    )
+    compare_steps = per_algorithm(
+        "compare_steps",
+        lambda a: compare_run(
+            runs[a],
+            tasks=spec.steps_tasks,
+            steps=spec.analysis_steps,
+            progress=progress,
+            **cmp_opts,
+        ),
+    )
+    ablate_final = per_algorithm(
+        "ablate", lambda a: ablate(final(a), tasks=spec.ablate_tasks, progress=progress, **common)
+    )
+    ablate_steps = per_algorithm(
+        "ablate_steps",
+        lambda a: ablate_run(
+            runs[a], tasks=spec.steps_tasks, steps=spec.analysis_steps, progress=progress, **common
+        ),
+    )
 
     def compare_between() -> None:
         frame = compare_models(
             final("maml"), final("anil"), tasks=spec.compare_tasks, progress=progress, **cmp_opts
         )
-        write_table(frame, out / "compare_models", manifest=run_manifest(seed=0, device=device))
-
-    def ablate_final() -> None:
-        frames = [
-            ablate(final(a), tasks=spec.ablate_tasks, progress=progress, **common)
-            for a in ALGORITHMS
-        ]
-        write_table(
-            pd.concat(frames, ignore_index=True),
-            out / "ablate",
-            manifest=run_manifest(seed=0, device=device),
+        manifest = run_manifest(
+            seed=0, device=device, preset=spec.name, parts=[frame.attrs.get("manifest", {})]
         )
+        write_table(frame, out / "compare_models", manifest=manifest)
 
-    def ablate_steps() -> None:
-        frames = [
-            ablate_run(runs[a], tasks=spec.steps_tasks, progress=progress, **common)
-            for a in ALGORITHMS
-        ]
-        write_table(
-            pd.concat(frames, ignore_index=True),
-            out / "ablate_steps",
-            manifest=run_manifest(seed=0, device=device),
-        )
-
-    n_ckpt = len(spec.analysis_steps or ()) or max(1, cfg["maml"].steps
-                                                   // cfg["maml"].checkpoint_every)
+    n_ckpt = len(spec.analysis_steps or ()) or max(
+        1, cfg["maml"].steps // cfg["maml"].checkpoint_every
+    )
     stage(
         "compare θ vs θ'",
         out / "compare.json",

@@ -93,15 +93,17 @@ def _head_only_query_out(
     *,
     steps: int,
     lr: float,
-    first_order: bool,
+    first_order: bool = False,
     task: TaskKind,
-) -> Tensor:
+    trajectory: bool = False,
+) -> Tensor | list[Tensor]:
     """ANIL's inner loop done where it is cheap: the body runs once per set, not once per step.
 
     When only the head adapts, the body's features of the support set do not change during the
     inner loop, so they are computed once (keeping their graph, so the body still receives the
     meta-gradient through the head's adaptation) and the steps run on the linear head alone.
     Same result as :func:`adapt` on the whole model; this is where ANIL's speed-up comes from.
+    Returns the query outputs after the last step, or after each step with ``trajectory``.
     """
     head_params = {k.split(".", 1)[1]: v for k, v in params.items() if layer_of(k) == "head"}
     f_support = forward(model, params, support_x, output="features")  # (n_support, D)
@@ -116,7 +118,10 @@ def _head_only_query_out(
         lr=lr,
         first_order=first_order,
         task=task,
+        trajectory=trajectory,
     )
+    if trajectory:
+        return [functional_call(head, p, (f_query,)) for p in adapted]
     return functional_call(head, adapted, (f_query,))
 
 
@@ -211,15 +216,17 @@ def task_eval(
         scores = nil_scores(model, params, support_x, support_y, query_x, ways=ways)
         return _metric(scores, query_y, task).expand(steps + 1)
     if _head_only(adapt_names):
-        # ANIL: body features once, the inner loop on the head alone (see _head_only_query_out).
-        head = model.get_submodule("head")
-        f_support = forward(model, params, support_x, output="features")
-        f_query = forward(model, params, query_x, output="features")
-        head_params = {k.split(".", 1)[1]: v for k, v in params.items() if layer_of(k) == "head"}
-        path = adapt(
-            head, head_params, f_support, support_y, steps=steps, lr=lr, task=task, trajectory=True
+        outs = _head_only_query_out(
+            model,
+            params,
+            support_x,
+            support_y,
+            query_x,
+            steps=steps,
+            lr=lr,
+            task=task,
+            trajectory=True,
         )
-        outs = [functional_call(head, p, (f_query,)) for p in path]
     else:
         path = adapt(
             model,
