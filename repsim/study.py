@@ -22,7 +22,14 @@ from repsim._io import atomic_write_json, run_manifest
 from repsim.analyses.ablate import ablate, ablate_run
 from repsim.analyses.compare import compare_adaptation, compare_models, compare_run
 from repsim.analyses.tables import read_table, write_table
-from repsim.meta import PRESETS, TrainConfig, config_to_dict, evaluate_checkpoint, train
+from repsim.meta import (
+    PRESETS,
+    TrainConfig,
+    config_to_dict,
+    evaluate_checkpoint,
+    load_trained,
+    train,
+)
 from repsim.meta.checkpoint import checkpoint_paths
 from repsim.meta.timing import time_per_iteration
 
@@ -186,8 +193,9 @@ def run_study(
         rows = []
         heads = ("adapted", "nil") if classification else ("adapted",)
         for a in ALGORITHMS:
+            trained = load_trained(final(a), device=device)  # once per model, not per head
             for head in heads:
-                res = evaluate_checkpoint(final(a), head=head, tasks=spec.eval_tasks, **common)
+                res = evaluate_checkpoint(trained, head=head, tasks=spec.eval_tasks, **common)
                 rows.append(res.to_dict())
         write_table(rows, out / "eval", manifest=run_manifest(seed=0, device=device))
 

@@ -20,10 +20,13 @@ from torch.func import functional_call, grad
 __all__ = [
     "Params",
     "adapt",
+    "detach_params",
     "forward",
+    "freeze_spec",
     "layer_names",
     "layer_of",
     "loss_for",
+    "parameters_of",
     "params_in_layers",
     "validate_layers",
 ]
@@ -173,5 +176,3 @@ def freeze_spec(model: nn.Module, *, algorithm: str, frozen: Iterable[str] = ())
         raise ValueError(f"unknown algorithm {algorithm!r}; valid: maml, fomaml, anil")
     return params_in_layers(params, layers)
 
-
-__all__ += ["detach_params", "freeze_spec", "parameters_of"]

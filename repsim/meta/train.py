@@ -21,13 +21,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from repsim._io import atomic_write_bytes, atomic_write_json, run_manifest
+from repsim._io import atomic_write_bytes, atomic_write_json, load_checkpoint, run_manifest
 from repsim.meta.algorithms import meta_loss
 from repsim.meta.checkpoint import (
     FORMAT,
     build_model,
     checkpoint_paths,
-    load_trained,
     save_checkpoint,
 )
 from repsim.meta.config import TrainConfig, config_to_dict
@@ -103,10 +102,11 @@ def train(
     existing = checkpoint_paths(out_dir)
     if existing and resume:
         last = existing[-1][1]
-        state = torch.load(last, map_location=device, weights_only=True)
+        # One safe read (weights_only, clear errors on corruption); the config check below
+        # guarantees the architecture, so the state_dict loads straight into `model`.
+        state = load_checkpoint(last, map_location=device)
         _check_resumable(state, config, out_dir)
-        trained = load_trained(last, device=device)
-        model.load_state_dict(trained.model.state_dict())
+        model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_step, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
         records = [r for r in state.get("metrics", []) if r["step"] <= start_step]
