@@ -12,6 +12,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "load_checkpoint",
+    "remove_stale_temps",
     "run_manifest",
     "save_checkpoint",
 ]
@@ -39,7 +41,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temps(path)
+    # The writer's pid is in the name so a later write can tell a live writer from a dead one.
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -56,6 +62,52 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+STALE_AGE_S = 24 * 3600  # temporaries without a pid (older repsim) are stale after a day
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporaries of ``path`` left by a writer that was killed mid-write.
+
+    A temporary ``.NAME.PID.XXXX.tmp`` is stale when process PID no longer runs; one without a
+    pid (``.NAME.XXXX.tmp``) when it is older than a day. Returns the files removed.
+    """
+    import time
+
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:(\d+)\.)?[^.]+\.tmp$")
+    removed = []
+    try:
+        candidates = list(path.parent.glob(f".{path.name}.*.tmp"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        match = pattern.match(tmp.name)
+        if match is None:
+            continue
+        try:
+            if match.group(1) is not None:
+                pid = int(match.group(1))
+                stale = pid != os.getpid() and not _alive(pid)
+            else:
+                stale = time.time() - tmp.stat().st_mtime > STALE_AGE_S
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # gone already, or not ours to delete: leave it
+            continue
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
@@ -109,20 +161,40 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): the file is not a checkpoint")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise CheckpointError(
-            f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]} "
-            "(the file is corrupt, truncated, or contains objects other than tensors and plain "
-            "containers; repsim loads with weights_only=True and never runs code from a checkpoint)"
-        ) from exc
+        raise CheckpointError(_load_failure(path, exc)) from exc
     if not isinstance(obj, dict):
         raise CheckpointError(
             f"{path} holds a {type(obj).__name__}, not a checkpoint dict; expected a dict with a "
             "'model' state_dict (repsim) or a bare state_dict (learn2learn-style)"
         )
     return obj
+
+
+_BLOCKED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+_TORCH_HINT = re.compile(r"weights_only|Weights only load failed", re.IGNORECASE)
+
+
+def _load_failure(path: Path, exc: BaseException) -> str:
+    """repsim's one-line reason a checkpoint did not load (never torch's weights_only hint)."""
+    text = str(exc)
+    blocked = _BLOCKED.search(text)
+    if blocked:
+        return (
+            f"refused to load {path}: it holds a pickled Python object ({blocked.group(1)}), "
+            "not only tensors and plain containers. repsim never loads code from a checkpoint, "
+            "so it cannot read this file; save a state_dict (tensors only) instead"
+        )
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not _TORCH_HINT.search(ln)]
+    detail = f": {lines[0]}" if lines else ""
+    return (
+        f"cannot load checkpoint {path} ({type(exc).__name__}{detail}); the file is truncated, "
+        "corrupt or not a torch checkpoint"
+    )
 
 
 def _git_sha() -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
-from tqdm.auto import tqdm
+from repsim._progress import tqdm
 
 from repsim.meta.checkpoint import TrainedModel, checkpoint_paths, load_trained
 from repsim.meta.tasks import TEST_SEED, task_source
@@ -27,8 +27,13 @@ T = TypeVar("T")
 SPLITS = ("train", "val", "test")
 
 
-def load(checkpoint: str | Path | TrainedModel, *, device: str = "cpu") -> TrainedModel:
-    """A :class:`TrainedModel` from a path (or the one given); the model on ``device``."""
+def load(
+    checkpoint: str | Path | TrainedModel, *, device: str = "cpu", config: Any = None
+) -> TrainedModel:
+    """A :class:`TrainedModel` from a path (or the one given); the model on ``device``.
+
+    ``config`` (TrainConfig or preset name) rebuilds the network of a bare state_dict.
+    """
     if isinstance(checkpoint, TrainedModel):
         return checkpoint
     path = Path(checkpoint)
@@ -37,7 +42,7 @@ def load(checkpoint: str | Path | TrainedModel, *, device: str = "cpu") -> Train
             f"{path} is a directory; these functions take one checkpoint file (.pt). For every "
             "checkpoint of a training run use compare_run / ablate_run."
         )
-    return load_trained(path, device=device)
+    return load_trained(path, device=device, config=config)
 
 
 def describe(trained: TrainedModel) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
+from repsim._progress import tqdm
 
 from repsim._io import run_manifest
 from repsim.analyses import tables as C
@@ -153,6 +153,7 @@ def ablate(
     data_dir: str | Path | None = None,
     device: str = "cpu",
     progress: bool = False,
+    config: Any = None,
 ) -> pd.DataFrame:
     """Test-time freezing ablation of one checkpoint (the paper's Table 1) on fixed tasks.
 
@@ -172,6 +173,8 @@ def ablate(
     data_dir : str or Path, optional
     device : str, default="cpu"
     progress : bool, default=False
+    config : TrainConfig or str, optional
+        How a bare (learn2learn) state_dict was trained, e.g. ``"omniglot-5w1s"``.
 
     Returns
     -------
@@ -195,7 +198,7 @@ def ablate(
         return ablate_run(checkpoint, tasks=tasks, seed=seed, split=split, query=query,
                           inner_steps=inner_steps, data_dir=data_dir, device=device,
                           progress=progress)
-    trained = load(checkpoint, device=device)
+    trained = load(checkpoint, device=device, config=config)
     seed = TEST_SEED if seed is None else seed
     episodes = sample_tasks(trained, tasks=tasks, split=split, seed=seed, query=query,
                             data_dir=data_dir).to(device)

@@ -392,11 +392,18 @@ def compare(sources: Sequence[Checkpoint] | Checkpoint, **options: Any) -> pd.Da
     - one run directory → :func:`compare_run` (every checkpoint, ``step`` column);
     - two checkpoint files → :func:`compare_models` (A vs B; ``state`` applies).
 
-    ``options`` go to the chosen function (``state`` other than "before" needs two models).
+    ``options`` go to the chosen function (``state`` other than "before" needs two models);
+    ``config`` (TrainConfig or preset name) rebuilds the network of bare (learn2learn)
+    state_dicts.
     """
     if isinstance(sources, (str, Path, TrainedModel)):
         sources = [sources]
     sources = list(sources)
+    config = options.pop("config", None)
+    if config is not None:
+        device = options.get("device", "cpu")
+        sources = [s if isinstance(s, TrainedModel) or Path(s).is_dir()
+                   else load(s, device=device, config=config) for s in sources]
     if len(sources) == 2:
         return compare_models(sources[0], sources[1], **options)
     if len(sources) != 1:

@@ -9,7 +9,15 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from repsim.cli._common import console, friendly_errors, option, set_threads, split_names
+from repsim.cli._common import (
+    check_device,
+    console,
+    friendly_errors,
+    option,
+    set_threads,
+    split_names,
+)
+from repsim.cli._sources import Download, Preset, load_sources
 
 __all__ = ["register"]
 
@@ -94,7 +102,7 @@ def _render_notes(manifest: dict[str, Any]) -> None:
 OptInt = Optional[int]  # noqa: UP045 (typer needs Optional on 3.10)
 OptStr = Optional[str]  # noqa: UP045
 InnerSteps = option(OptInt, "Inner steps (default: the checkpoint's test-time steps).")
-Device = option(str, "cpu | cuda")
+Device = option(str, "cpu | cuda | cuda:N")
 Split = option(str, "test | val | train")
 # Why 1 by default: the per-task work (75-image batches, 64-wide matrices) gains little from
 # intra-op threads, and on a shared CPU their barriers stall: the 100-task compare on the busy
@@ -112,7 +120,8 @@ def compare_command(
     sources: Annotated[
         list[Path],
         typer.Argument(
-            help="CKPT (θ vs θ'), RUN_DIR (every checkpoint), or CKPT_A CKPT_B (two models)."
+            help="CKPT (θ vs θ'), RUN_DIR (every checkpoint), or CKPT_A CKPT_B (two models).",
+            metavar="SOURCES",
         ),
     ],
     tasks: option(int, "Number of fixed tasks.") = 100,
@@ -133,13 +142,19 @@ def compare_command(
     data_dir: DataDir = None,
     json_path: JsonPath = None,
     csv_path: CsvPath = None,
+    preset: Preset = None,
+    download: Download = False,
 ) -> None:
     """Per-layer similarity before vs after the inner loop (CCA family, CKA), with a baseline."""
     from repsim.analyses import compare
 
+    check_device(device)
     set_threads(threads)
+    loaded = load_sources(
+        sources, preset=preset, device=device, download=download, data_dir=data_dir
+    )
     frame = compare(
-        sources,
+        loaded,
         tasks=tasks,
         split=split,
         inputs=inputs,
@@ -163,7 +178,10 @@ def compare_command(
 @friendly_errors
 def ablate_command(
     source: Annotated[
-        Path, typer.Argument(help="A checkpoint, or a run directory (every checkpoint).")
+        Path,
+        typer.Argument(
+            help="A checkpoint, or a run directory (every checkpoint).", metavar="SOURCE"
+        ),
     ],
     tasks: option(int, "Number of fixed test tasks.") = 600,
     seed: option(int, "Seed of the test tasks.") = 0,
@@ -175,13 +193,19 @@ def ablate_command(
     data_dir: DataDir = None,
     json_path: JsonPath = None,
     csv_path: CsvPath = None,
+    preset: Preset = None,
+    download: Download = False,
 ) -> None:
     """Freeze layers in the inner loop at test time (Table 1), head-only and NIL head rows."""
     from repsim.analyses import ablate
 
+    check_device(device)
     set_threads(threads)
+    (loaded,) = load_sources(
+        [source], preset=preset, device=device, download=download, data_dir=data_dir
+    )
     frame = ablate(
-        source,
+        loaded,
         tasks=tasks,
         seed=seed,
         split=split,

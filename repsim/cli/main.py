@@ -8,14 +8,41 @@ figures/reproduce/demo) and register themselves on ``app``.
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand, TyperGroup
+from typer.models import DefaultPlaceholder
 
 from repsim import __version__
 from repsim.cli._common import DEBUG_ENV
 
+
+def _plain_help_option(option):  # noqa: ANN001, ANN202 (typer's private option type)
+    # typer shows every option's type; the --help flag takes no value: no "<bool>".
+    if option is not None and option.metavar is None:
+        option.metavar = ""
+    return option
+
+
+class _Group(TyperGroup):
+    def get_help_option(self, ctx):  # noqa: ANN001, ANN202
+        return _plain_help_option(super().get_help_option(ctx))
+
+
+class _Command(TyperCommand):
+    """Usage lines read ``repsim eval [OPTIONS] CHECKPOINT``, not ``{CHECKPOINT}``."""
+
+    def get_help_option(self, ctx):  # noqa: ANN001, ANN202
+        return _plain_help_option(super().get_help_option(ctx))
+
+    def collect_usage_pieces(self, ctx):  # noqa: ANN001, ANN202
+        return [re.sub(r"^\{(.*)\}", r"\1", p) for p in super().collect_usage_pieces(ctx)]
+
+
 app = typer.Typer(
+    cls=_Group,
     name="repsim",
     help="Rapid learning or feature reuse? Train MAML/ANIL/NIL and measure what the inner loop "
     "changes (SVCCA, PWCCA, CKA).",
@@ -33,9 +60,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks.", metavar="")
+    ] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print version.", metavar=""
+        ),
     ] = False,
 ) -> None:
     """repsim: representational similarity for meta-learning."""
@@ -58,3 +90,11 @@ _analyses.register(app)
 from repsim.cli import study as _study  # noqa: E402
 
 _study.register(app)
+
+from repsim.cli import export as _export  # noqa: E402
+
+_export.register(app)
+
+for _info in app.registered_commands:  # every command gets the plain help and usage above
+    if _info.cls in (None, TyperCommand) or isinstance(_info.cls, DefaultPlaceholder):
+        _info.cls = _Command

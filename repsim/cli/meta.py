@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from repsim.cli._common import console, friendly_errors, option, split_names
+from repsim.cli._common import (
+    check_device,
+    console,
+    friendly_errors,
+    option,
+    set_threads,
+    split_names,
+)
+from repsim.cli._sources import Download, Preset, load_sources
 
 __all__ = ["register"]
 
@@ -19,6 +27,11 @@ DataDir = option(
     "--data-dir",
 )
 OptInt = int | None
+Threads = option(
+    int,
+    "CPU threads for torch and numpy's BLAS (0: their defaults). 1 is fastest for these "
+    "small per-task ops on a shared CPU.",
+)
 
 
 @friendly_errors
@@ -44,9 +57,18 @@ def train_command(
     max_minutes: option(float | None, "Stop (with a checkpoint) after this long.") = None,
     data_dir: DataDir = None,
     download: option(bool, "Fetch Omniglot if missing.", "--download") = False,
+    threads: Threads = 1,
 ) -> None:
     """Meta-train MAML / first-order MAML / ANIL; defaults are the paper's for the dataset."""
-    from repsim.meta import InnerLoop, default_config, train
+    from repsim.meta import InnerLoop, checkpoint_paths, default_config, train
+
+    check_device(device)
+    set_threads(threads)
+    if resume and not checkpoint_paths(out):
+        raise FileNotFoundError(
+            f"--resume: {out} holds no run to continue (no {out / 'checkpoints'}/step_*.pt); "
+            "check --out, or drop --resume to start a new run"
+        )
 
     cfg = default_config(dataset, ways=ways, shots=shots)
     if dataset == "sinusoid" and ways is None:
@@ -87,7 +109,13 @@ def train_command(
 
 @friendly_errors
 def eval_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A repsim checkpoint (.pt).")],
+    checkpoint: Annotated[
+        Path,
+        typer.Argument(
+            help="A repsim checkpoint (.pt), or a learn2learn state_dict with --preset.",
+            metavar="CHECKPOINT",
+        ),
+    ],
     head: option(str, "adapted | nil") = "adapted",
     tasks: option(int, "Number of fixed test tasks.") = 600,
     inner_steps: option(OptInt, "Inner steps (default: config's test steps).") = None,
@@ -98,13 +126,23 @@ def eval_command(
     device: option(str, "cpu | cuda") = "cpu",
     data_dir: DataDir = None,
     json_path: option(Path | None, "Write the result as JSON.", "--json") = None,
+    preset: Preset = None,
+    download: Download = False,
+    threads: Threads = 1,
 ) -> None:
     """Meta-test accuracy with 95% CI, and accuracy after each inner step."""
     from repsim._io import atomic_write_json, run_manifest
     from repsim.meta import evaluate_checkpoint
 
+    check_device(device)
+    set_threads(threads)
+    if checkpoint.is_dir():
+        raise ValueError(f"{checkpoint} is a directory; eval takes one checkpoint file (.pt)")
+    (trained,) = load_sources(
+        [checkpoint], preset=preset, device=device, download=download, data_dir=data_dir
+    )
     result = evaluate_checkpoint(
-        checkpoint,
+        trained,
         head=head,
         tasks=tasks,
         inner_steps=inner_steps,

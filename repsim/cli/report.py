@@ -15,7 +15,8 @@ __all__ = ["register"]
 @friendly_errors
 def figures_command(
     results_dir: Annotated[Path, typer.Argument(help="Folder with eval.json, compare.json, "
-                                                "ablate.json, timing.json, runs/*/metrics.csv …")],
+                                                "ablate.json, timing.json, runs/*/metrics.csv …",
+                                                metavar="RESULTS_DIR")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Where figures go (default: "  # noqa: UP045
                                                 "RESULTS_DIR/figures).")] = None,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from repsim.cli._common import console, friendly_errors, option, set_threads
+from repsim.cli._common import check_device, console, friendly_errors, option, set_threads
 
 __all__ = ["register"]
 
@@ -21,7 +21,8 @@ def reproduce_command(
     preset: Annotated[
         str,
         typer.Argument(
-            help="sinusoid | omniglot-5w1s | omniglot-20w1s | miniimagenet-5w1s | miniimagenet-5w5s"
+            help="sinusoid | omniglot-5w1s | omniglot-20w1s | miniimagenet-5w1s | miniimagenet-5w5s",
+            metavar="PRESET",
         ),
     ],
     out: option(Path | None, "Study directory (default: study-PRESET).", "--out") = None,
@@ -36,6 +37,7 @@ def reproduce_command(
     """Run the whole study: train MAML+ANIL, evaluate MAML/ANIL/NIL, compare, ablate, report."""
     from repsim.study import run_study
 
+    check_device(device)
     set_threads(threads)
     files = run_study(
         preset,
@@ -58,6 +60,7 @@ def demo_command(
     """The offline demo: the sinusoid study end to end (a few minutes on 2 CPU cores)."""
     from repsim.study import run_study
 
+    check_device(device)
     set_threads(threads)
     files = run_study("sinusoid", out_dir=out, device=device, console=console)
     console.print(f"open {files['report_html']} (figures in {out / 'figures'})")

@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from repsim._progress import tqdm
 
 __all__ = ["fetch"]
 

@@ -37,6 +37,7 @@ import io
 import os
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from typing import Literal
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
+from repsim._progress import tqdm
 
 from repsim.data._common import (
     check_int,
@@ -98,19 +99,43 @@ class _Source:
     def reader(self) -> Iterator[Callable[[str], bytes]]:
         if self.kind == "zip":
             with zipfile.ZipFile(self.path) as zf:
-                yield lambda rel: zf.read(self.members[rel])
+                yield lambda rel: _read_member(zf, self.path, self.members[rel])
         else:
             yield lambda rel: Path(self.members[rel]).read_bytes()
+
+
+def _read_member(zf: zipfile.ZipFile, path: Path, member: str) -> bytes:
+    """One member's bytes; a corrupt member (bad CRC, broken deflate stream) is a ValueError."""
+    try:
+        return zf.read(member)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise ValueError(
+            f"omniglot: {path} is corrupt: member {member} does not decompress ({exc}); delete "
+            "the zip and fetch it again with --download (or load_omniglot(download=True))"
+        ) from exc
+
+
+def _file_md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _index_zip(part: str, path: Path) -> _Source:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
+    except PermissionError as exc:
+        raise PermissionError(
+            f"omniglot: cannot read {path}: permission denied; make it readable (chmod a+r) or "
+            "point --data-dir / $REPSIM_DATA at a copy you can read"
+        ) from exc
     except (zipfile.BadZipFile, OSError) as exc:
         raise ValueError(
             f"omniglot: {path} is not a readable zip ({exc}); delete it and fetch it again with "
-            "`repsim train ... --download` / load_omniglot(download=True)"
+            "--download (repsim train/eval/compare/ablate/reproduce) or load_omniglot(download=True)"
         ) from exc
     members: dict[str, str] = {}
     lines = []
@@ -163,7 +188,8 @@ def _find_sources(root: Path, how: str) -> dict[str, _Source]:
         looked = "; ".join(f"{root / p}.zip or {root / p}/" for p in missing)
         raise FileNotFoundError(
             f"Omniglot not found (data dir {root.parent}, from {how}): looked for {looked}. "
-            f"Fetch it with `repsim train ... --download` or load_omniglot(download=True), which "
+            f"Fetch it with --download (repsim train/eval/compare/ablate/reproduce) or "
+            f"load_omniglot(download=True), which "
             f"downloads the official md5-checked zips from {OMNIGLOT_URL} into {root}; or put "
             "the official zips (or their extracted folders) there, or point --data-dir / "
             "$REPSIM_DATA at a directory that has omniglot/."
@@ -237,8 +263,7 @@ def _build(sources: dict[str, _Source], image_size: int, key: str) -> dict:
             text = "".join(f"{h}  {p}\n" for p, h in sorted(lines))
             content[part] = hashlib.sha256(text.encode()).hexdigest()
             if src.kind == "zip":
-                md5 = hashlib.md5(src.path.read_bytes(), usedforsecurity=False)
-                zip_md5[part] = md5.hexdigest()
+                zip_md5[part] = _file_md5(src.path)
     if len(set(names)) != len(names):
         raise ValueError(
             "omniglot: the same Alphabet/character name occurs in both images_background and "
@@ -269,6 +294,15 @@ def _check_content(payload: dict, sources: dict[str, _Source]) -> None:
                 "paper's. Use the official zips (load_omniglot(download=True)) to be sure.",
                 stacklevel=3,
             )
+
+
+def _zips_changed(payload: dict, sources: dict[str, _Source]) -> bool:
+    """Whether a zip's md5 (~30 ms for both) differs from the one the cache was built from."""
+    stored = payload.get("zip_md5", {})
+    return any(
+        src.kind == "zip" and stored.get(part) != _file_md5(src.path)
+        for part, src in sources.items()
+    )
 
 
 def _payload_ok(payload: dict, image_size: int) -> bool:
@@ -418,6 +452,10 @@ def load_omniglot(
     payload = read_cache(cache_file, key=key, kind=_CACHE_KIND)
     if payload is not None and not _payload_ok(payload, image_size):
         warnings.warn(f"ignoring malformed Omniglot cache {cache_file}; rebuilding", stacklevel=2)
+        payload = None
+    if payload is not None and _zips_changed(payload, sources):
+        # Same member list, sizes and CRCs, different bytes: the member data were damaged
+        # after the cache was built. Rebuilding re-reads (and CRC-checks) every member.
         payload = None
     if payload is None:
         payload = _build(sources, image_size, key)

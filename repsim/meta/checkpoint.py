@@ -36,7 +36,9 @@ __all__ = [
     "build_model",
     "checkpoint_paths",
     "export_checkpoint",
+    "export_learn2learn",
     "load_trained",
+    "resolve_config",
     "save_checkpoint",
 ]
 
@@ -79,10 +81,31 @@ def checkpoint_paths(run_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def resolve_config(config: TrainConfig | str | None) -> TrainConfig | None:
+    """A :class:`TrainConfig` from itself, a preset name (``"omniglot-5w1s"``) or None."""
+    from repsim.meta.config import PRESETS
+
+    if config is None or isinstance(config, TrainConfig):
+        return config
+    if isinstance(config, str):
+        if config not in PRESETS:
+            raise ValueError(
+                f"unknown preset {config!r}; valid: {', '.join(PRESETS)}"
+            )
+        return PRESETS[config]
+    raise TypeError(f"config must be a TrainConfig or a preset name; got {type(config).__name__}")
+
+
 def load_trained(
-    path: str | Path, *, device: str | torch.device = "cpu", config: TrainConfig | None = None
+    path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    config: TrainConfig | str | None = None,
 ) -> TrainedModel:
     """Load a repsim checkpoint (or a learn2learn-style state_dict, given ``config``).
+
+    ``config`` (a :class:`TrainConfig` or a preset name such as ``"omniglot-5w1s"``) tells repsim
+    how a bare state_dict was trained; a repsim checkpoint carries its own and ignores it.
 
     Raises
     ------
@@ -91,6 +114,7 @@ def load_trained(
         state_dict this model can take (the message lists unknown and missing keys).
     """
     path = Path(path)
+    config = resolve_config(config)
     payload = load_checkpoint(path, map_location=device)
     if payload.get("format") == FORMAT:
         try:
@@ -114,9 +138,13 @@ def load_trained(
     if config is None:
         raise CheckpointError(
             f"{path} is not a repsim checkpoint (no format={FORMAT!r} key); if it is a "
-            "learn2learn-style state_dict, pass the training config (dataset, ways, algorithm) "
-            "so repsim can rebuild the network, e.g. --dataset omniglot --ways 5 --algo maml"
+            "learn2learn-style state_dict, say how it was trained so repsim can rebuild the "
+            "network: --preset NAME on the command line (e.g. --preset omniglot-5w1s), "
+            "config=NAME or config=TrainConfig(...) from Python"
         )
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: holds no state_dict (its 'state_dict'/'model' entry is a "
+                              f"{type(state).__name__})")
     model = build_model(config).to(device)
     try:
         model.load_state_dict(from_learn2learn_state_dict(state, model))
@@ -157,3 +185,21 @@ def export_checkpoint(path: str | Path, out: str | Path) -> Path:
     payload.pop("optimizer", None)
     payload["exported_from"] = str(path)
     return save_checkpoint(out, payload)
+
+
+def export_learn2learn(path: str | Path, out: str | Path) -> Path:
+    """Write a repsim checkpoint's network as a learn2learn ``OmniglotCNN`` /
+    ``MiniImagenetCNN`` state_dict (a plain dict of tensors, atomically).
+
+    See :func:`repsim.models.interop.to_learn2learn_state_dict` for the names and the BatchNorm
+    caveat (use the learn2learn model in ``train()`` mode).
+    """
+    from repsim.models.interop import to_learn2learn_state_dict
+
+    trained = load_trained(path)
+    if trained.config.dataset == "sinusoid":
+        raise ValueError(
+            f"{path} is a sinusoid regressor; learn2learn export covers the conv networks "
+            "(omniglot, miniimagenet)"
+        )
+    return save_checkpoint(out, to_learn2learn_state_dict(trained.model, trained.config.dataset))

@@ -177,8 +177,11 @@ def evaluate_checkpoint(
     download: bool = False,
     device: str = "cpu",
     progress: Any = None,
+    config: Any = None,
 ) -> EvalResult:
     """Meta-test a checkpoint on ``tasks`` fixed, seeded tasks of its dataset's ``split``.
+
+    ``config`` (a TrainConfig or preset name) is needed only for a bare (learn2learn) state_dict.
 
     Defaults follow the checkpoint's config: its test-time inner steps and lr, its query count.
     The same ``seed`` always yields the same tasks (``repsim.meta.tasks.TEST_SEED`` by default).
@@ -190,7 +193,7 @@ def evaluate_checkpoint(
     trained = (
         checkpoint
         if isinstance(checkpoint, TrainedModel)
-        else load_trained(checkpoint, device=device)
+        else load_trained(checkpoint, device=device, config=config)
     )
     cfg = trained.config
     if tasks < 1:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from repsim._progress import tqdm
 
 from repsim._io import atomic_write_bytes, atomic_write_json, load_checkpoint, run_manifest
 from repsim.meta.algorithms import meta_loss
