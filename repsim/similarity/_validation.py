@@ -49,6 +49,8 @@ def to_tensor(a: object, *, name: str, measure: str) -> Tensor:
                 f"{measure}: {name} must hold numbers; got a numpy array of dtype {a.dtype}. "
                 "Convert it with np.asarray(..., dtype=float)."
             )
+        if any(stride < 0 for stride in a.strides):
+            a = a.copy()  # e.g. x[:, ::-1]: torch cannot wrap negative strides
         if a.dtype.kind not in "fiub":
             t = torch.as_tensor(a)  # e.g. float128: copied
         elif a.flags.writeable:
@@ -123,6 +125,30 @@ def _check_finite(t: Tensor, *, name: str, measure: str) -> None:
     )
 
 
+# Every measure here is invariant to scaling either side, so values far from 1 are divided by a
+# power of two near their largest magnitude: exact in floating point, and it keeps x^T x and
+# the squared distances of RBF CKA away from overflow (~1e160) and underflow (~1e-300).
+_SAFE_MAGNITUDE = (2.0**-16, 2.0**16)
+
+
+def rescale(t: Tensor, *, batched: bool) -> Tensor:
+    """``t`` divided by 2**round(log2(max|t|)) (per task when ``batched``) if max|t| is outside
+    [2^-16, 2^16]; ``t`` itself otherwise, and where the maximum is 0, NaN or infinite."""
+    if t.numel() == 0 or not t.is_floating_point():
+        return t
+    flat = t.reshape(t.shape[0], -1) if batched else t.reshape(1, -1)
+    lo, hi = torch.aminmax(flat, dim=1)
+    top = torch.maximum(hi, -lo).double()  # (T,) or (1,)
+    far = (top > _SAFE_MAGNITUDE[1]) | ((top < _SAFE_MAGNITUDE[0]) & (top > 0))
+    far &= torch.isfinite(top)
+    if not bool(far.any()):
+        return t
+    exponent = torch.where(far, torch.round(torch.log2(torch.where(far, top, 1.0))), 0.0)
+    scale = torch.exp2(exponent).to(t.dtype)
+    shape = (-1,) + (1,) * (t.ndim - 1) if batched else ()
+    return t / (scale.reshape(shape) if batched else scale[0])
+
+
 def prepare_pair(
     x: object,
     y: object,
@@ -131,6 +157,7 @@ def prepare_pair(
     conv_mode: Literal["spatial", "pool", "flatten"] | None = None,
     batched: bool = False,
     check_finite: bool = True,
+    scale: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Validate a pair of activation matrices and return them as tensors (no copy).
 
@@ -147,6 +174,9 @@ def prepare_pair(
     check_finite : bool
         False defers the NaN/Inf check to :func:`check_finite_moments`, which reads it off the
         second moments the caller computes anyway (saves a pass over the data).
+    scale : bool
+        Bring very large or very small values near 1 (:func:`rescale`, exact); False where
+        batches are accumulated on one scale (MinibatchCKA).
 
     Raises
     ------
@@ -216,9 +246,17 @@ def prepare_pair(
             f"{measure}: needs at least {min_n} samples; got n_samples={n}. "
             "Pass more datapoints (rows)."
         )
+    if not batched and n < min(xt.shape[-1], yt.shape[-1]):
+        warn(
+            f"{measure}: x and y have fewer rows (n={n}) than columns ({xt.shape[-1]}, "
+            f"{yt.shape[-1]}); repsim reads rows as datapoints, (n_samples, n_features). If "
+            "these are google/svcca-style (neurons, datapoints) arrays, pass x.T and y.T."
+        )
     if check_finite:
         _check_finite(xt, name="x", measure=measure)
         _check_finite(yt, name="y", measure=measure)
+    if scale:
+        xt, yt = rescale(xt, batched=batched), rescale(yt, batched=batched)
     return xt, yt
 
 
@@ -250,7 +288,8 @@ def cca_sample_check(n: int, dx: int, dy: int, *, measure: str, context: str = "
             "correlations are trivially 1, because centred data of n samples span only n-1 "
             "dimensions. CCA-based measures need n_samples >= n_features + 2. Use debiased "
             "CKA (cka(x, y, debiased=True)), more samples, or conv_to_samples(..., "
-            "mode='spatial')."
+            "mode='spatial'). (Arrays laid out as google/svcca's (neurons, datapoints) must be "
+            "transposed: pass x.T, y.T.)"
         )
 
 

@@ -269,7 +269,7 @@ class MinibatchCKA:
 
     def update(self, x_batch: object, y_batch: object) -> MinibatchCKA:
         """Add one minibatch of paired activations (n_b, dx), (n_b, dy); returns ``self``."""
-        xt, yt = V.prepare_pair(x_batch, y_batch, measure="minibatch_cka")
+        xt, yt = V.prepare_pair(x_batch, y_batch, measure="minibatch_cka", scale=False)
         n, widths = xt.shape[0], (xt.shape[1], yt.shape[1])
         if self._widths is not None and widths != self._widths:
             raise ValueError(
