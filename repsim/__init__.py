@@ -7,6 +7,7 @@ the ``repsim`` command.
 >>> import repsim
 >>> ckpt = "checkpoints/omniglot_5w1s_maml.pt"
 >>> table = repsim.compare(ckpt, tasks=100)             # doctest: +SKIP
+>>> acts = repsim.inner_loop_activations(ckpt, tasks=5)  # θ / θ' per layer  # doctest: +SKIP
 >>> repsim.cka(x, y, debiased=True).value               # doctest: +SKIP
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from repsim.analyses import ablate, compare, read_table, write_table
+from repsim.analyses import ablate, compare, inner_loop_activations, read_table, write_table
 from repsim.capture import adaptation_activations, capture, record
 from repsim.data import EpisodeSampler, SinusoidTasks, load_pool
 from repsim.meta import (
@@ -54,6 +55,7 @@ __all__ = [
     "compare",
     "conv_to_samples",
     "evaluate_checkpoint",
+    "inner_loop_activations",
     "load_pool",
     "load_trained",
     "procrustes",

@@ -11,6 +11,7 @@ Every frame carries its manifest in ``df.attrs["manifest"]``; write both with
 from __future__ import annotations
 
 from repsim.analyses.ablate import ablate, ablate_run, ablation_rows
+from repsim.analyses.activations import inner_loop_activations
 from repsim.analyses.compare import compare, compare_adaptation, compare_models, compare_run
 from repsim.analyses.tables import read_table, write_table
 
@@ -22,6 +23,7 @@ __all__ = [
     "compare_adaptation",
     "compare_models",
     "compare_run",
+    "inner_loop_activations",
     "read_table",
     "write_table",
 ]
