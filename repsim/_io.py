@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -164,7 +165,9 @@ def load_checkpoint(
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): the file is not a checkpoint")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # e.g. torch's note on foreign pickle protocols
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         raise CheckpointError(_load_failure(path, exc)) from exc
     if not isinstance(obj, dict):
@@ -175,7 +178,8 @@ def load_checkpoint(
     return obj
 
 
-_BLOCKED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# torch words it "Unsupported global: GLOBAL os.system ..." or "unsupported GLOBAL posix.system".
+_BLOCKED = re.compile(r"GLOBAL ([\w.]+)", re.IGNORECASE)
 _TORCH_HINT = re.compile(r"weights_only|Weights only load failed", re.IGNORECASE)
 
 

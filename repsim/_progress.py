@@ -30,12 +30,14 @@ class _LineWriter:
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.last = ""
 
     def write(self, text: str) -> int:
         for line in _ESCAPES.sub("", text).replace("\r", "\n").split("\n"):
             line = line.rstrip()
-            if line:
+            if line and line != self.last:  # the final redraw often repeats the last line
                 self.stream.write(line + "\n")
+                self.last = line
         return len(text)
 
     def flush(self) -> None:

@@ -57,6 +57,10 @@ DEFAULT_MEASURES: tuple[str, ...] = (
     "cca", "svcca", "pwcca", "cka", "cka_debiased", "cka_rbf", "procrustes")
 CCA_FAMILY: tuple[str, ...] = ("cca", "svcca", "pwcca", "r2cca")
 RBF_DEFAULT_MAX_SAMPLES = 500
+# Below this many samples per task CKA is mostly noise: with 5 inputs (5-way 1-shot support
+# images) two unrelated 5-d heads already score near their own shuffle baseline.
+MIN_CKA_SAMPLES = 20
+CKA_MEASURES = ("cka", "cka_debiased", "cka_rbf")
 BASELINES: tuple[str, ...] = ("shuffle", "random-network")
 DENSE = "dense"  # conv_mode recorded for layers that are already samples x features
 MEASURE_INFO: dict[str, str] = {
@@ -230,6 +234,12 @@ class LayerSimilarity:
             if plan is None:
                 plan = self.plans[layer] = select_measures(n, (dx, dy), self.requested)
                 self.shapes[layer] = (n, max(dx, dy), layout)
+                few = [m for m in plan.measures if m in CKA_MEASURES]
+                if few and n < MIN_CKA_SAMPLES:
+                    self.warnings.append(
+                        f"{layer}: {', '.join(few)} from only n={n} samples per task is "
+                        "dominated by noise (compare it with the baseline column); use more "
+                        "inputs (--inputs both / query, --query) or --conv-mode spatial")
             self.identical[layer] = self.identical.get(layer, True) and torch.equal(x, y)
             if not plan.measures:
                 continue

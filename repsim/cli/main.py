@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Annotated
 
 import typer
+from rich.text import Text
+from typer import _click as click
 from typer.core import TyperCommand, TyperGroup
 from typer.models import DefaultPlaceholder
 
 from repsim import __version__
-from repsim.cli._common import DEBUG_ENV
+from repsim.cli._common import DEBUG_ENV, err_console
+
+
+def one_line_text(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _plain_help_option(option):  # noqa: ANN001, ANN202 (typer's private option type)
@@ -29,6 +36,30 @@ def _plain_help_option(option):  # noqa: ANN001, ANN202 (typer's private option 
 class _Group(TyperGroup):
     def get_help_option(self, ctx):  # noqa: ANN001, ANN202
         return _plain_help_option(super().get_help_option(ctx))
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        """Usage errors (bad flags, bad values) as one ``error:`` line, like repsim's own."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `repsim` alone: the help text
+                from typer import rich_utils
+
+                rich_utils.rich_format_error(exc)
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            err_console.print(
+                Text.assemble(("error: ", "bold red"), one_line_text(exc.format_message()) + hint),
+                highlight=False, soft_wrap=True,
+            )
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            err_console.print("aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 class _Command(TyperCommand):
