@@ -47,6 +47,20 @@ class _LineWriter:
         return False
 
 
+class _LogTqdm(std.tqdm):
+    """A bar whose redraws (``update`` and ``set_postfix`` alike) come at most every
+    ``LOG_INTERVAL`` seconds; the first and, at ``close``, the last always show."""
+
+    _last_line = float("-inf")
+
+    def refresh(self, nolock: bool = False, lock_args: Any = None) -> None:
+        now = self._time()
+        if now - self._last_line < LOG_INTERVAL:
+            return
+        self._last_line = now
+        super().refresh(nolock=nolock, lock_args=lock_args)
+
+
 def _in_jupyter() -> bool:
     shell = sys.modules.get("IPython")
     if shell is None or "ipykernel" not in sys.modules:
@@ -84,4 +98,4 @@ def tqdm(iterable: Any = None, *args: Any, **kwargs: Any) -> std.tqdm:
         leave=True,  # the last line is the final count and time
         ncols=100,
     )
-    return std.tqdm(iterable, *args, **kwargs)
+    return _LogTqdm(iterable, *args, **kwargs)

@@ -26,8 +26,8 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
+from repsim._functional import functional_call
 from repsim.models.conv4 import BatchStatNorm2d
 
 __all__ = [
@@ -156,7 +156,9 @@ def _norm_layers(model: nn.Module) -> tuple[list[tuple[str, nn.Module]], list[st
     tracked, batch_only = [], []
     for name, module in model.named_modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            if module.track_running_stats and module.running_mean is not None:
+            # Buffers decide, not the flag: inside an outer pin_batchnorm the flag is already
+            # off, and an eval-mode BatchNorm with buffers would use its running statistics.
+            if module.running_mean is not None:
                 tracked.append((name, module))
             else:
                 batch_only.append(name)

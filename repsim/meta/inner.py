@@ -15,7 +15,9 @@ from typing import Literal
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, grad
+from torch.func import grad
+
+from repsim._functional import functional_call
 
 __all__ = [
     "Params",
