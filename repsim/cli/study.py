@@ -57,7 +57,7 @@ def demo_command(
     device: option(str, "cpu | cuda") = "cpu",
     threads: Threads = 1,
 ) -> None:
-    """The offline demo: the sinusoid study end to end (a few minutes on 2 CPU cores)."""
+    """The offline demo: the sinusoid study end to end (7-8 min measured on a shared 2-core CPU)."""
     from repsim.study import run_study
 
     check_device(device)

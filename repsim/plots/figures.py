@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.patches import Patch
 
 from repsim.analyses.tables import (
     ACCURACY,
@@ -414,7 +417,13 @@ def freezing_checkpoints(ablate_steps: pd.DataFrame) -> Figure:
                             marker="o", markersize=3.5, color=colors[config],
                             label=frozen_label(config))
         _label_axes(ax, "training iteration", ylabel, f"{method_name(alg, head)} ({head} head)")
-    _legend_right(axes[-1], title="frozen")
+    # One legend for every panel's lines (the last panel alone may have fewer, e.g. ANIL's).
+    found: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            found.setdefault(label, handle)
+    labels = [frozen_label(c) for c in configs if frozen_label(c) in found]
+    _legend_right(axes[-1], handles=[found[lb] for lb in labels], labels=labels, title="frozen")
     fig.suptitle("Freezing layers at test time across training checkpoints")
     return fig
 
@@ -452,6 +461,7 @@ def accuracy(eval_rows: pd.DataFrame, *, with_paper: bool = True) -> Figure:
     panels = list(frame.groupby([DATASET, WAYS, SHOTS], sort=True))
     fig = Figure(figsize=(1.8 + 3.6 * len(panels), 3.3), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    ours_colors: list[str] = []
     for ax, ((dataset, ways, shots), rows) in zip(axes, panels, strict=True):
         rows = rows.assign(_m=[method_name(a, h) for a, h in zip(rows[ALGORITHM], rows[HEAD],
                                                                   strict=True)])
@@ -464,8 +474,7 @@ def accuracy(eval_rows: pd.DataFrame, *, with_paper: bool = True) -> Figure:
         colors = [_method_color(a, h) for a, h in zip(rows[ALGORITHM], rows[HEAD], strict=True)]
         ours = ax.bar(x - (width / 2 if show_paper else 0), rows[metric] * scale, width,
                       yerr=rows.get(CI95, 0) * scale, color=colors, error_kw={"elinewidth": 0.8})
-        # the bars' colours name the method (x axis); the legend only says "ours"
-        ax.bar(np.nan, np.nan, color="0.45", label="ours (± 95% CI)")
+        ours_colors += [to_hex(c) for c in colors]  # the legend's "ours" swatch shows them
         ax.bar_label(ours, fmt="%.1f" if scale > 1 else "%.3g", padding=2, fontsize=7)
         if show_paper:
             means = [np.nan if r is None else r[0] for r in refs]
@@ -482,7 +491,14 @@ def accuracy(eval_rows: pd.DataFrame, *, with_paper: bool = True) -> Figure:
             ax.set_ylim(0, min(109.0, top * 1.18 + 2))
         ax.set_xticks(x, [m.replace(", ", ",\n") for m in rows["_m"]])
         _label_axes(ax, "method", ylabel, setting_label(dataset, ways, shots))
-    _legend_right(axes[-1])
+    others: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            others.setdefault(label, handle)
+    ours_swatch = tuple(Patch(facecolor=c) for c in dict.fromkeys(ours_colors))
+    _legend_right(axes[-1], handles=[ours_swatch, *others.values()],
+                  labels=["ours (± 95% CI)", *others],
+                  handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)})
     fig.suptitle("Meta-test accuracy: ours vs the paper" if metric == ACCURACY else
                  "Meta-test error")
     return fig

@@ -124,11 +124,31 @@ def _pct(value: Any, ci: Any = None) -> str:
     return text if ci is None or pd.isna(ci) else f"{text} ± {100 * float(ci):.1f}"
 
 
+def _no_minus_zero(value: Any, digits: int) -> str:
+    """``-0.001`` → ``"0.00"``, not ``"-0.00"`` (a sign the rounded number does not have)."""
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
+
+
 def _num(value: Any, ci: Any = None, digits: int = 3) -> str:
     if value is None or pd.isna(value):
         return "–"
-    text = f"{float(value):.{digits}f}"
+    text = _no_minus_zero(value, digits)
     return text if ci is None or pd.isna(ci) else f"{text} ± {float(ci):.{digits}f}"
+
+
+def table_notes(kind: str, frame: pd.DataFrame) -> list[str]:
+    """Sentences a reader needs under a report table (``kind``: the result file's stem)."""
+    notes = []
+    if kind == "eval" and "accuracy" not in frame:
+        notes.append("No NIL row: the NIL head (a cosine-similarity vote over the support "
+                     "labels) is defined for classification only; the sinusoid regression has "
+                     "no labels to vote with.")
+    if kind == "compare" and "fc1" in set(frame.get("layer", ())):
+        notes.append("fc1 of the sinusoid network maps one scalar input to 40 units: every "
+                     "unit's pre-activation is an affine function of the same scalar, so fc1's "
+                     "representation is nearly the same under any parameters. Its similarity "
+                     "≈ 1 holds by construction and is no evidence of feature reuse; read fc2.")
+    return notes
 
 
 def accuracy_table(eval_rows: pd.DataFrame) -> pd.DataFrame:
@@ -195,10 +215,14 @@ def similarity_table(compare: pd.DataFrame) -> pd.DataFrame:
             base = row.get("baseline")
             cell = _num(row["mean"], row.get("ci95"))
             record[measure_label(row["measure"])] = cell + (
-                "" if base is None or pd.isna(base) else f" [{float(base):.2f}]")
-        record["paper"] = (f"CCA {SIMILARITY_EXPECTATION['head_cca']}" if layer == "head" else
-                           f"CCA {SIMILARITY_EXPECTATION['body_cca']}, "
-                           f"CKA {SIMILARITY_EXPECTATION['body_cka']}")
+                "" if base is None or pd.isna(base) else f" [{_no_minus_zero(base, 2)}]")
+        if layer == "head":
+            record["paper"] = f"CCA {SIMILARITY_EXPECTATION['head_cca']}"
+        elif str(layer).startswith("conv"):
+            record["paper"] = (f"CCA {SIMILARITY_EXPECTATION['body_cca']}, "
+                               f"CKA {SIMILARITY_EXPECTATION['body_cka']}")
+        else:  # e.g. the sinusoid MLP's fc layers: the paper's body rule, not its conv wording
+            record["paper"] = "body (paper's conv1–4): CCA > 0.9, CKA ≈ 1"
         out.append(record)
     frame = pd.DataFrame(out)
     order = {name: i for i, name in enumerate(layer_order(frame["layer"]))}

@@ -444,6 +444,8 @@ def _blocks(res: Results, figures_dir: Path) -> list[Block]:
                 blocks.append(("table", table(res)))
             except (ValueError, KeyError, TypeError) as exc:
                 blocks.append(("note", f"Table skipped: {type(exc).__name__}: {exc}"))
+            blocks += [("note", text) for text in
+                       paper.table_notes(needs, res.tables[needs].frame)]
         for stem in stems:
             entry = _figure_entry(figures_dir, index, stem)
             if entry is None:
