@@ -68,7 +68,8 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         # 100 points per task: more samples than the 40 hidden units, so CCA is defined.
         compare_query=100,
         ablate_tasks=600,
-        description="embedded sinusoid regression (offline, ~7-8 min on a shared 2-core CPU)",
+        description="embedded sinusoid regression (offline; 2 CPU cores: ~1 min idle, 7-8 min "
+        "shared)",
         # Two demo runs on the shared 2-core dev box (load average ~12), actual / modelled:
         # train 2.6-4.6, evaluate 0.4-0.6, compare 17-20, compare across checkpoints 9.5-18,
         # MAML vs ANIL 16-17, freezing 0.2-0.3, freezing across checkpoints 0.1-0.3.

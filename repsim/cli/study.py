@@ -57,7 +57,7 @@ def demo_command(
     device: option(str, "cpu | cuda") = "cpu",
     threads: Threads = 1,
 ) -> None:
-    """The offline demo: the sinusoid study end to end (7-8 min measured on a shared 2-core CPU)."""
+    """The offline demo: the sinusoid study end to end (2 CPU cores: ~1 min idle, 7-8 min shared)."""
     from repsim.study import run_study
 
     check_device(device)
