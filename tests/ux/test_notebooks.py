@@ -24,16 +24,22 @@ def test_notebooks_are_committed_without_outputs() -> None:
                 assert cell.outputs == [] and cell.execution_count is None, path.name
 
 
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Omniglot decoded once for the notebooks that need it."""
+    return tmp_path_factory.mktemp("notebook-cache")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                       request: pytest.FixtureRequest) -> None:
+                       request: pytest.FixtureRequest, cache_dir: Path) -> None:
     if path.name in NEEDS_DATA:
         data = request.getfixturevalue("shared_data_dir")
         monkeypatch.setenv("REPSIM_TEST_DATA", str(data))
     monkeypatch.setenv("REPSIM_REPO", str(ROOT))
     monkeypatch.setenv("REPSIM_NOTEBOOK_TASKS", "4")
     monkeypatch.setenv("REPSIM_STUDY_DIR", str(tmp_path / "study"))
-    monkeypatch.setenv("REPSIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REPSIM_CACHE", str(cache_dir))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     pythonpath = os.environ.get("PYTHONPATH", "")
