@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
-from repsim._progress import tqdm
 
+from repsim._progress import tqdm
 from repsim.meta.checkpoint import TrainedModel, checkpoint_paths, load_trained
 from repsim.meta.tasks import TEST_SEED, task_source
 

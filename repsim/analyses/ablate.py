@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from repsim._progress import tqdm
 
 from repsim._io import run_manifest
+from repsim._progress import tqdm
 from repsim.analyses import tables as C
 from repsim.analyses._common import (
     checkpoint_name,

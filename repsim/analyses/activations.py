@@ -72,7 +72,8 @@ def inner_loop_activations(
 
     Examples
     --------
-    >>> acts = inner_loop_activations("checkpoints/omniglot_5w1s_maml.pt", tasks=5)  # doctest: +SKIP
+    >>> ckpt = "checkpoints/omniglot_5w1s_maml.pt"
+    >>> acts = inner_loop_activations(ckpt, tasks=5)  # doctest: +SKIP
     >>> repsim.cka(acts.before["head"][0], acts.after["head"][0]).value  # doctest: +SKIP
     """
     trained = load(checkpoint, device=device, config=config)

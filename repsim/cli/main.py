@@ -26,7 +26,7 @@ def one_line_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def _plain_help_option(option):  # noqa: ANN001, ANN202 (typer's private option type)
+def _plain_help_option(option):
     # typer shows every option's type; the --help flag takes no value: no "<bool>".
     if option is not None and option.metavar is None:
         option.metavar = ""
@@ -34,10 +34,10 @@ def _plain_help_option(option):  # noqa: ANN001, ANN202 (typer's private option 
 
 
 class _Group(TyperGroup):
-    def get_help_option(self, ctx):  # noqa: ANN001, ANN202
+    def get_help_option(self, ctx):
         return _plain_help_option(super().get_help_option(ctx))
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
         """Usage errors (bad flags, bad values) as one ``error:`` line, like repsim's own."""
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
@@ -65,10 +65,10 @@ class _Group(TyperGroup):
 class _Command(TyperCommand):
     """Usage lines read ``repsim eval [OPTIONS] CHECKPOINT``, not ``{CHECKPOINT}``."""
 
-    def get_help_option(self, ctx):  # noqa: ANN001, ANN202
+    def get_help_option(self, ctx):
         return _plain_help_option(super().get_help_option(ctx))
 
-    def collect_usage_pieces(self, ctx):  # noqa: ANN001, ANN202
+    def collect_usage_pieces(self, ctx):
         return [re.sub(r"^\{(.*)\}", r"\1", p) for p in super().collect_usage_pieces(ctx)]
 
 

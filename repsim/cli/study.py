@@ -21,7 +21,8 @@ def reproduce_command(
     preset: Annotated[
         str,
         typer.Argument(
-            help="sinusoid | omniglot-5w1s | omniglot-20w1s | miniimagenet-5w1s | miniimagenet-5w5s",
+            help="sinusoid | omniglot-5w1s | omniglot-20w1s | miniimagenet-5w1s | "
+            "miniimagenet-5w5s",
             metavar="PRESET",
         ),
     ],
@@ -57,7 +58,7 @@ def demo_command(
     device: option(str, "cpu | cuda") = "cpu",
     threads: Threads = 1,
 ) -> None:
-    """The offline demo: the sinusoid study end to end (2 CPU cores: ~1 min idle, 7-8 min shared)."""
+    """The offline demo: the sinusoid study end to end (2 CPU cores: 1 min idle, 7-8 min busy)."""
     from repsim.study import run_study
 
     check_device(device)

@@ -35,8 +35,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from repsim._progress import tqdm
 
+from repsim._progress import tqdm
 from repsim.data._common import (
     check_int,
     check_split,

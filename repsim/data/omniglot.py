@@ -47,8 +47,8 @@ from typing import Literal
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from repsim._progress import tqdm
 
+from repsim._progress import tqdm
 from repsim.data._common import (
     check_int,
     check_split,
@@ -135,7 +135,8 @@ def _index_zip(part: str, path: Path) -> _Source:
     except (zipfile.BadZipFile, OSError) as exc:
         raise ValueError(
             f"omniglot: {path} is not a readable zip ({exc}); delete it and fetch it again with "
-            "--download (repsim train/eval/compare/ablate/reproduce) or load_omniglot(download=True)"
+            "--download (repsim train/eval/compare/ablate/reproduce) or "
+            "load_omniglot(download=True)"
         ) from exc
     members: dict[str, str] = {}
     lines = []

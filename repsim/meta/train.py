@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 import torch
-from repsim._progress import tqdm
 
 from repsim._io import atomic_write_bytes, atomic_write_json, load_checkpoint, run_manifest
+from repsim._progress import tqdm
 from repsim.meta.algorithms import meta_loss
 from repsim.meta.checkpoint import (
     FORMAT,

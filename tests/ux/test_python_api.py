@@ -68,7 +68,7 @@ class _L2LBlock(nn.Module):
 
 
 class _Lambda(nn.Module):
-    def __init__(self, fn) -> None:  # noqa: ANN001
+    def __init__(self, fn) -> None:
         super().__init__()
         self.fn = fn
 
