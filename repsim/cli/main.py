@@ -14,7 +14,11 @@ from typing import Annotated
 
 import typer
 from rich.text import Text
-from typer import _click as click
+
+try:  # recent typer vendors click as typer._click
+    from typer import _click as click
+except ImportError:  # pragma: no cover - older typer uses click itself
+    import click
 from typer.core import TyperCommand, TyperGroup
 from typer.models import DefaultPlaceholder
 
