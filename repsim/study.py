@@ -51,7 +51,8 @@ class StudyPreset:
     steps_tasks: int = 100  # tasks for the across-checkpoints analyses
     analysis_steps: tuple[int, ...] | None = None  # checkpoints analysed across training (all)
     description: str = ""
-    # Measured stage time / model estimate, per stage kind (1.0 where not measured): the model
+    # Measured stage time / model estimate, per stage kind ("train" or the result file stem;
+    # 1.0 where not measured): the model
     # scales the timing stage's seconds per iteration, which misses the similarity work of the
     # compare stages and the validation and checkpoints of training.
     estimate_scale: Mapping[str, float] = field(default_factory=dict)
@@ -73,7 +74,7 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         # Two demo runs on the shared 2-core dev box (load average ~12), actual / modelled:
         # train 2.6-4.6, evaluate 0.4-0.6, compare 17-20, compare across checkpoints 9.5-18,
         # MAML vs ANIL 16-17, freezing 0.2-0.3, freezing across checkpoints 0.1-0.3.
-        estimate_scale={"train": 3.0, "evaluate": 0.5, "compare": 18.0, "compare_steps": 13.0,
+        estimate_scale={"train": 3.0, "eval": 0.5, "compare": 18.0, "compare_steps": 13.0,
                         "compare_models": 16.0, "ablate": 0.25, "ablate_steps": 0.2},
     ),
     "omniglot-5w1s": StudyPreset(
