@@ -51,10 +51,9 @@ class StudyPreset:
     steps_tasks: int = 100  # tasks for the across-checkpoints analyses
     analysis_steps: tuple[int, ...] | None = None  # checkpoints analysed across training (all)
     description: str = ""
-    # Measured stage time / model estimate, per stage kind ("train" or the result file stem;
-    # 1.0 where not measured): the model
-    # scales the timing stage's seconds per iteration, which misses the similarity work of the
-    # compare stages and the validation and checkpoints of training.
+    # Measured stage time / model estimate per stage kind ("train" or the result file's stem;
+    # 1.0 where not measured). The model scales the timing stage's seconds per iteration, which
+    # misses the similarity work of the compare stages and training's validation/checkpoints.
     estimate_scale: Mapping[str, float] = field(default_factory=dict)
 
 
