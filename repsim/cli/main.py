@@ -26,7 +26,7 @@ from repsim import __version__
 from repsim.cli._common import DEBUG_ENV, err_console
 
 
-def one_line_text(text: str) -> str:
+def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
@@ -56,7 +56,7 @@ class _Group(TyperGroup):
             ctx = getattr(exc, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             err_console.print(
-                Text.assemble(("error: ", "bold red"), one_line_text(exc.format_message()) + hint),
+                Text.assemble(("error: ", "bold red"), _one_line(exc.format_message()) + hint),
                 highlight=False, soft_wrap=True,
             )
             sys.exit(exc.exit_code)
