@@ -83,5 +83,5 @@ def test_interop_errors_list_unknown_and_missing_keys(tmp_path):
         from_learn2learn_state_dict(state, model)
     path = tmp_path / "bare.pt"
     torch.save(_l2l_omniglot_state(model), path)
-    with pytest.raises(ValueError, match="pass the training config"):
+    with pytest.raises(ValueError, match="--preset NAME"):
         load_trained(path)
