@@ -58,3 +58,7 @@ _analyses.register(app)
 from repsim.cli import study as _study  # noqa: E402
 
 _study.register(app)
+
+from repsim.cli import sweep as _sweep  # noqa: E402
+
+_sweep.register(app)
