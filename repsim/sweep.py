@@ -102,7 +102,7 @@ def sweep_jobs(presets: Sequence[str], algorithms: Sequence[str], seeds: Sequenc
             raise ValueError(f"unknown algorithm {algo!r}; valid: {', '.join(ALGORITHMS)}")
     if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
         raise ValueError(f"seeds must be distinct and >= 0; got {list(seeds)}")
-    if steps is not None and steps < 1 or eval_tasks is not None and eval_tasks < 1:
+    if (steps is not None and steps < 1) or (eval_tasks is not None and eval_tasks < 1):
         raise ValueError("--steps and --eval-tasks must be >= 1")
     fixed = tuple(sorted((overrides or {}).items()))
     jobs = [SweepJob(p, a, int(s), steps, eval_tasks, fixed)
@@ -195,12 +195,17 @@ def _run_local(jobs: list[SweepJob], args: tuple, workers: int,
             report(future.result())
 
 
-def _run_ray(jobs: list[SweepJob], args: tuple, workers: int, address: str | None,
-             cpus: float, gpus: float, report: Callable[[dict[str, Any]], None]) -> None:
+def _ray() -> Any:
     try:
         import ray
     except ImportError:
         raise ValueError(f"--executor ray needs Ray, an optional extra: {RAY_EXTRA}") from None
+    return ray
+
+
+def _run_ray(jobs: list[SweepJob], args: tuple, workers: int, address: str | None,
+             cpus: float, gpus: float, report: Callable[[dict[str, Any]], None]) -> None:
+    ray = _ray()
     started = not ray.is_initialized()
     if started and address:
         ray.init(address=address, log_to_driver=False)
@@ -255,6 +260,8 @@ def run_sweep(
         raise ValueError("--threads and --cpus-per-job must be positive, --gpus-per-job >= 0")
     jobs = sweep_jobs(presets, algorithms, seeds, steps=steps, eval_tasks=eval_tasks,
                       overrides=overrides)
+    if executor == "ray":
+        _ray()  # missing Ray: say so before anything runs
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     statuses = {j.name: {"run": j.name, "status": "skipped"} for j in jobs

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -28,13 +29,13 @@ def _quiet(_text: str) -> None:
     pass
 
 
-def test_grid_and_its_errors():
+def test_grid_and_its_errors(tmp_path, monkeypatch):
     jobs = sweep_jobs(["sinusoid"], ["maml", "anil"], [0, 3])
     assert [j.name for j in jobs] == ["sinusoid-maml-seed0", "sinusoid-maml-seed3",
                                       "sinusoid-anil-seed0", "sinusoid-anil-seed3"]
     cfg = job_config(SweepJob("sinusoid", "anil", 3, steps=7))
     assert (cfg.algorithm, cfg.seed, cfg.steps, cfg.dataset) == ("anil", 3, 7, "sinusoid")
-    with pytest.raises(ValueError, match="unknown preset 'nope'; valid: .*omniglot-5w1s"):
+    with pytest.raises(ValueError, match=r"unknown preset 'nope'; valid: .*omniglot-5w1s"):
         sweep_jobs(["nope"], ["maml"], [0])
     with pytest.raises(ValueError, match="unknown algorithm 'reptile'"):
         sweep_jobs(["sinusoid"], ["reptile"], [0])
@@ -46,6 +47,11 @@ def test_grid_and_its_errors():
         sweep_jobs(["sinusoid"], ["maml"], [1, 1])
     with pytest.raises(ValueError, match="unknown executor 'slurm'"):
         run_sweep("unused", executor="slurm", algorithms=["maml"], seeds=[0], **TINY)
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+        with pytest.raises(ValueError, match=r"needs Ray.*pip install 'repsim\[ray\]'"):
+            run_sweep(tmp_path, executor="ray", algorithms=["maml"], seeds=[0], **TINY)
+    assert not (tmp_path / "runs").exists()
     assert parse_overrides(["val_tasks=5", "meta_lr=3e-4", "vectorize=false"]) == {
         "val_tasks": 5, "meta_lr": 3e-4, "vectorize": False}
     with pytest.raises(ValueError, match="KEY=VALUE"):

@@ -19,7 +19,9 @@ def parse_seeds(text: str) -> list[int]:
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise ValueError(f"--seeds takes a count (3) or a comma list (0,4,7); got {text!r}") from None
+        raise ValueError(
+            f"--seeds takes a count (3) or a comma list (0,4,7); got {text!r}"
+        ) from None
     if not values:
         raise ValueError("--seeds is empty; give a count (3) or a comma list (0,4,7)")
     if len(values) == 1 and "," not in text:
