@@ -114,15 +114,23 @@ def sweep_jobs(presets: Sequence[str], algorithms: Sequence[str], seeds: Sequenc
 
 
 def _finished(job: SweepJob, run_dir: Path) -> bool:
-    """True when the run's eval.json exists and evaluates the asked final step."""
+    """True when the run's eval.json evaluates this job: its config, final step and tasks.
+
+    A job asked with other settings is not finished: it runs, and training refuses a run
+    folder that holds another config with a clear error.
+    """
     path = run_dir / "eval.json"
     if not path.is_file():
         return False
     try:
-        records = json.loads(path.read_text())["records"]
+        data = json.loads(path.read_text())
+        records, config = data["records"], data["manifest"]["config"]
     except (ValueError, KeyError, TypeError):
         return False  # unreadable: evaluate again
-    return bool(records) and all(r.get("step") == job_config(job).steps for r in records)
+    cfg = job_config(job)
+    tasks = job.eval_tasks or _preset_parts(job.preset)[1]
+    return (bool(records) and config == json.loads(json.dumps(dataclasses.asdict(cfg)))
+            and all(r.get("step") == cfg.steps and r.get("tasks") == tasks for r in records))
 
 
 def run_job(job: SweepJob, out_dir: str | Path, *, device: str = "cpu",

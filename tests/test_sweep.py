@@ -19,7 +19,7 @@ from repsim._io import load_checkpoint
 from repsim.cli.main import app
 from repsim.cli.sweep import parse_overrides, parse_seeds
 from repsim.meta import train
-from repsim.sweep import SweepJob, job_config, run_sweep, seed_summary, sweep_jobs
+from repsim.sweep import SweepJob, job_config, run_job, run_sweep, seed_summary, sweep_jobs
 
 # 20 steps, 10 test tasks, validation on 5 tasks: seconds per job.
 TINY = {"presets": ["sinusoid"], "steps": 20, "eval_tasks": 10, "overrides": {"val_tasks": 5}}
@@ -110,6 +110,11 @@ def test_interrupted_sweep_rerun_finishes_the_missing_runs_only(tmp_path):
     assert [(r["algorithm"], r["n_seeds"], r["seeds"]) for r in table] == [("anil", 3, [0, 1, 2])]
     third = run_sweep(out, workers=2, figures=False, say=_quiet, **grid)
     assert {j["status"] for j in third["jobs"]} == {"skipped"}
+    # Other settings are not "finished": the run folder refuses them, in one clear error.
+    other = sweep_jobs(["sinusoid"], ["anil"], [0], steps=20, eval_tasks=10,
+                       overrides={"val_tasks": 6})[0]
+    with pytest.raises(ValueError, match="different config"):
+        run_job(other, out)
 
 
 # Fields that record when, where and how long: everything else must be identical.
