@@ -184,6 +184,13 @@ def _job_or_error(job: SweepJob, out_dir: str, device: str, data_dir: str | None
         return {"run": job.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
 
+def _cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
@@ -198,9 +205,13 @@ def _run_local(jobs: list[SweepJob], args: tuple, workers: int,
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                              initargs=(args[-1],),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_job_or_error, job, *args) for job in jobs]
+        futures = {pool.submit(_job_or_error, job, *args): job for job in jobs}
         for future in as_completed(futures):
-            report(future.result())
+            try:
+                report(future.result())
+            except Exception as exc:  # the worker process died (killed, out of memory)
+                report({"run": futures[future].name, "status": "failed",
+                        "error": f"worker process lost: {type(exc).__name__}: {exc}"})
 
 
 def _ray() -> Any:
@@ -221,10 +232,15 @@ def _run_ray(jobs: list[SweepJob], args: tuple, workers: int, address: str | Non
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_job_or_error)
-        pending = [remote.remote(job, *args) for job in jobs]
+        refs = {remote.remote(job, *args): job for job in jobs}
+        pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            report(ray.get(done[0]))
+            try:
+                report(ray.get(done[0]))
+            except Exception as exc:  # the Ray worker or its node died
+                report({"run": refs[done[0]].name, "status": "failed",
+                        "error": f"Ray task lost: {type(exc).__name__}: {exc}"})
     finally:
         if started:
             ray.shutdown()
@@ -275,7 +291,7 @@ def run_sweep(
     statuses = {j.name: {"run": j.name, "status": "skipped"} for j in jobs
                 if _finished(j, out / "runs" / j.name)}
     todo = [j for j in jobs if j.name not in statuses]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    workers = max(1, min(workers or _cores(), len(todo) or 1))
     say(f"sweep: {len(jobs)} jobs, {len(statuses)} finished already, {len(todo)} to run "
         f"({executor} executor, {workers} at a time) → {out}")
     if download and todo:  # fetch each dataset once here, not in every worker at once

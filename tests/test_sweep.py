@@ -77,6 +77,20 @@ def test_seed_summary_matches_hand_computed_mean_and_std():
     assert math.isnan(summary.loc["anil", "std"]) and summary.loc["anil", "n_seeds"] == 1
 
 
+def test_seeds_table_puts_mean_std_over_seeds_beside_the_paper():
+    from repsim.plots.paper import paper_accuracy, seeds_table
+
+    summary = pd.DataFrame([{
+        "preset": "omniglot-20w1s", "dataset": "omniglot", "ways": 20, "shots": 1,
+        "algorithm": "anil", "head": "nil", "step": 8000, "tasks": 600, "mean": 0.9512,
+        "std": 0.0049, "n_seeds": 3, "seeds": [0, 1, 2], "metric": "accuracy"}])
+    row = seeds_table(summary).iloc[0]
+    assert row["method"] == "NIL" and row["ours (%, ± std over seeds)"] == "95.1 ± 0.5"
+    assert row["seeds"] == "3 (0, 1, 2)" and row["steps"] == "8000"
+    assert paper_accuracy("NIL", ("omniglot", 20, 1)) == (96.7, 0.3)  # Table 2
+    assert row["paper (%, ± std)"] == "96.7 ± 0.3"
+
+
 def _files(root: Path) -> dict[str, tuple[int, str]]:
     return {p.relative_to(root).as_posix(): (p.stat().st_mtime_ns,
                                              hashlib.sha256(p.read_bytes()).hexdigest())
