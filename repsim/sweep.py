@@ -139,11 +139,12 @@ def run_job(job: SweepJob, out_dir: str | Path, *, device: str = "cpu",
 
     Safe to call again: a finished job returns ``"skipped"`` without touching its files.
     """
-    from repsim.cli._common import set_threads
+    import torch
+
     from repsim.meta import evaluate_checkpoint, load_trained, train
     from repsim.meta.checkpoint import checkpoint_paths
 
-    set_threads(threads)
+    torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     run_dir = out_dir / "runs" / job.name
     if _finished(job, run_dir):
