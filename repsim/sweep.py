@@ -199,20 +199,60 @@ def _init_worker(threads: int) -> None:
 
 def _run_local(jobs: list[SweepJob], args: tuple, workers: int,
                report: Callable[[dict[str, Any]], None]) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Run ``jobs`` on a pool of ``workers`` processes; Ctrl-C or SIGTERM stops them cleanly.
 
+    On interruption every worker gets SIGTERM (again every 10 s until it has exited): a job
+    that is training finishes its step, writes a checkpoint and reports "interrupted"; an idle
+    worker or a job not yet training just ends. The next run of the sweep resumes them.
+    """
+    import multiprocessing
+    import signal
+    import threading
+    from concurrent.futures import ProcessPoolExecutor, as_completed, wait
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, interrupt) if main else None
     # spawn: a fresh interpreter per worker (no forked torch thread pools or locks)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                             initargs=(args[-1],),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_job_or_error, job, *args): job for job in jobs}
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                               initargs=(args[-1],),
+                               mp_context=multiprocessing.get_context("spawn"))
+    futures = {pool.submit(_job_or_error, job, *args): job for job in jobs}
+    reported: set[Any] = set()
+
+    def collect(future: Any) -> None:
+        reported.add(future)
+        if future.cancelled():
+            report({"run": futures[future].name, "status": "not started (interrupted)"})
+            return
+        try:
+            report(future.result())
+        except Exception as exc:  # the worker process died (killed, out of memory)
+            report({"run": futures[future].name, "status": "failed",
+                    "error": f"worker process lost: {type(exc).__name__}: {exc}"})
+
+    try:
         for future in as_completed(futures):
-            try:
-                report(future.result())
-            except Exception as exc:  # the worker process died (killed, out of memory)
-                report({"run": futures[future].name, "status": "failed",
-                        "error": f"worker process lost: {type(exc).__name__}: {exc}"})
+            collect(future)
+    except KeyboardInterrupt:
+        for future in futures:
+            future.cancel()
+        processes = list(getattr(pool, "_processes", {}).values())
+        pending = [f for f in futures if f not in reported]
+        wait(pending, timeout=2.0)  # workers signalled with us (Ctrl-C) are already stopping
+        while any(p.is_alive() for p in processes):
+            for p in processes:
+                if p.is_alive():
+                    p.terminate()
+            wait(pending, timeout=10.0)  # time for a step and its checkpoint
+        for future in [f for f in futures if f not in reported]:
+            collect(future)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _ray() -> Any:
@@ -332,7 +372,8 @@ def run_sweep(
     if failed:
         details = "; ".join(f"{s['run']}: {s.get('error', s['status'])}" for s in failed)
         raise ValueError(f"{len(failed)} of {len(jobs)} sweep jobs did not finish ({details}); "
-                         "fix the cause and rerun the same command: finished jobs are skipped")
+                         "rerun the same command (after fixing any error): finished jobs are "
+                         "skipped, interrupted ones resume")
     return summary
 
 
