@@ -190,3 +190,42 @@ def test_ray_and_local_executors_write_identical_run_folders(tmp_path):
         assert a[key] == b[key], key
     # One report from the gathered folder, with the mean ± std over seeds.
     assert "Over seeds: mean ± std" in (ray_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_local_sweep_at_checkpoints_and_a_rerun_resumes(tmp_path):
+    """A real interruption: SIGTERM the `repsim sweep` process while its jobs train."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from repsim.meta.checkpoint import checkpoint_paths
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "sweep"
+    base = [sys.executable, "-m", "repsim", "sweep", "--presets", "sinusoid", "--algos", "anil",
+            "--seeds", "2", "--eval-tasks", "5", "--set", "val_tasks=5", "--set",
+            "checkpoint_every=50", "--workers", "2", "--no-figures", "--out", str(out)]
+    proc = subprocess.Popen([*base, "--steps", "100000"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    runs = [out / "runs" / f"sinusoid-anil-seed{s}" for s in (0, 1)]
+    deadline = time.monotonic() + 300
+    while not all(checkpoint_paths(r) for r in runs) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "2 of 2 sweep jobs did not finish" in stderr and "interrupted at step" in stderr
+    assert "Traceback" not in stderr
+    last = [checkpoint_paths(r)[-1][0] for r in runs]
+    again = subprocess.run([*base, "--steps", str(max(last) + 10)], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    for run, step in zip(runs, last, strict=True):
+        assert f"{run.name}: resumed from step {step}" in again.stdout
+    table = json.loads((out / "eval_seeds.json").read_text())["records"]
+    assert table[0]["n_seeds"] == 2 and table[0]["step"] == max(last) + 10
