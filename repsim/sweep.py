@@ -20,12 +20,15 @@ Layout of the results folder (the study's, with one run per job)::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,15 +209,8 @@ def _run_local(jobs: list[SweepJob], args: tuple, workers: int,
     worker or a job not yet training just ends. The next run of the sweep resumes them.
     """
     import multiprocessing
-    import signal
-    import threading
     from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, interrupt) if main else None
     # spawn: a fresh interpreter per worker (no forked torch thread pools or locks)
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                initargs=(args[-1],),
@@ -251,8 +247,6 @@ def _run_local(jobs: list[SweepJob], args: tuple, workers: int,
             collect(future)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _ray() -> Any:
@@ -271,20 +265,54 @@ def _run_ray(jobs: list[SweepJob], args: tuple, workers: int, address: str | Non
         ray.init(address=address, log_to_driver=False)
     elif started:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # ray.init installed its own (exit at once)
     try:
         remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_job_or_error)
         refs = {remote.remote(job, *args): job for job in jobs}
         pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+
+        def collect(ref: Any) -> None:
             try:
-                report(ray.get(done[0]))
+                report(ray.get(ref))
+            except ray.exceptions.TaskCancelledError:
+                report({"run": refs[ref].name,
+                        "status": "interrupted (resumes from its last checkpoint)"})
             except Exception as exc:  # the Ray worker or its node died
-                report({"run": refs[done[0]].name, "status": "failed",
+                report({"run": refs[ref].name, "status": "failed",
                         "error": f"Ray task lost: {type(exc).__name__}: {exc}"})
+
+        try:
+            while pending:  # a timeout, so that signals reach Python between waits
+                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                for ref in done:
+                    collect(ref)
+        except KeyboardInterrupt:
+            # Ray's gentle cancel does not reach a task busy in torch, so the tasks are
+            # killed: each run keeps its last periodic checkpoint (writes are atomic).
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            for ref in pending:
+                collect(ref)
     finally:
         if started:
             ray.shutdown()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler, ``kill``) stops the sweep as Ctrl-C does: jobs checkpoint first."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def run_sweep(
@@ -347,10 +375,11 @@ def run_sweep(
         say(f"[{len(statuses)}/{len(jobs)}] {status['run']}: {status['status']}{extra}")
 
     args = (str(out), device, None if data_dir is None else str(data_dir), threads)
-    if todo and executor == "local":
-        _run_local(todo, args, workers, report)
-    elif todo:
-        _run_ray(todo, args, workers, address, cpus_per_job, gpus_per_job, report)
+    with _sigterm_as_interrupt():
+        if todo and executor == "local":
+            _run_local(todo, args, workers, report)
+        elif todo:
+            _run_ray(todo, args, workers, address, cpus_per_job, gpus_per_job, report)
     summary = {
         "grid": {"presets": list(dict.fromkeys(presets)),
                  "algorithms": list(dict.fromkeys(algorithms)), "seeds": list(seeds),
