@@ -20,28 +20,24 @@ Layout of the results folder (the study's, with one run per job)::
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
-import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from repsim._executors import cores, require_ray, run_local, run_ray, sigterm_as_interrupt
 from repsim._io import atomic_write_json, run_manifest
 from repsim.analyses.tables import write_table
 
 __all__ = ["EXECUTORS", "SweepJob", "gather", "job_config", "run_job", "run_sweep", "sweep_jobs"]
 
 EXECUTORS = ("local", "ray")
-RAY_EXTRA = "pip install 'repsim[ray]'"
 
 
 @dataclass(frozen=True)
@@ -188,133 +184,6 @@ def _job_or_error(job: SweepJob, out_dir: str, device: str, data_dir: str | None
         return {"run": job.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _cores() -> int:
-    """CPU cores this process may use (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def _init_worker(threads: int) -> None:
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ["MKL_NUM_THREADS"] = str(threads)
-
-
-def _run_local(jobs: list[SweepJob], args: tuple, workers: int,
-               report: Callable[[dict[str, Any]], None]) -> None:
-    """Run ``jobs`` on a pool of ``workers`` processes; Ctrl-C or SIGTERM stops them cleanly.
-
-    On interruption every worker gets SIGTERM (again every 10 s until it has exited): a job
-    that is training finishes its step, writes a checkpoint and reports "interrupted"; an idle
-    worker or a job not yet training just ends. The next run of the sweep resumes them.
-    """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed, wait
-
-    # spawn: a fresh interpreter per worker (no forked torch thread pools or locks)
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                               initargs=(args[-1],),
-                               mp_context=multiprocessing.get_context("spawn"))
-    futures = {pool.submit(_job_or_error, job, *args): job for job in jobs}
-    reported: set[Any] = set()
-
-    def collect(future: Any) -> None:
-        reported.add(future)
-        if future.cancelled():
-            report({"run": futures[future].name, "status": "not started (interrupted)"})
-            return
-        try:
-            report(future.result())
-        except Exception as exc:  # the worker process died (killed, out of memory)
-            report({"run": futures[future].name, "status": "failed",
-                    "error": f"worker process lost: {type(exc).__name__}: {exc}"})
-
-    try:
-        for future in as_completed(futures):
-            collect(future)
-    except KeyboardInterrupt:
-        for future in futures:
-            future.cancel()
-        processes = list(getattr(pool, "_processes", {}).values())
-        pending = [f for f in futures if f not in reported]
-        wait(pending, timeout=2.0)  # workers signalled with us (Ctrl-C) are already stopping
-        while any(p.is_alive() for p in processes):
-            for p in processes:
-                if p.is_alive():
-                    p.terminate()
-            wait(pending, timeout=10.0)  # time for a step and its checkpoint
-        for future in [f for f in futures if f not in reported]:
-            collect(future)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise ValueError(f"--executor ray needs Ray, an optional extra: {RAY_EXTRA}") from None
-    return ray
-
-
-def _run_ray(jobs: list[SweepJob], args: tuple, workers: int, address: str | None,
-             cpus: float, gpus: float, report: Callable[[dict[str, Any]], None]) -> None:
-    ray = _ray()
-    started = not ray.is_initialized()
-    if started and address:
-        ray.init(address=address, log_to_driver=False)
-    elif started:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)  # ray.init installed its own (exit at once)
-    try:
-        remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_job_or_error)
-        refs = {remote.remote(job, *args): job for job in jobs}
-        pending = list(refs)
-
-        def collect(ref: Any) -> None:
-            try:
-                report(ray.get(ref))
-            except ray.exceptions.TaskCancelledError:
-                report({"run": refs[ref].name,
-                        "status": "interrupted (resumes from its last checkpoint)"})
-            except Exception as exc:  # the Ray worker or its node died
-                report({"run": refs[ref].name, "status": "failed",
-                        "error": f"Ray task lost: {type(exc).__name__}: {exc}"})
-
-        try:
-            while pending:  # a timeout, so that signals reach Python between waits
-                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
-                for ref in done:
-                    collect(ref)
-        except KeyboardInterrupt:
-            # Ray's gentle cancel does not reach a task busy in torch, so the tasks are
-            # killed: each run keeps its last periodic checkpoint (writes are atomic).
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            for ref in pending:
-                collect(ref)
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler, ``kill``) stops the sweep as Ctrl-C does: jobs checkpoint first."""
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
 def run_sweep(
     out_dir: str | Path,
     *,
@@ -354,13 +223,13 @@ def run_sweep(
     jobs = sweep_jobs(presets, algorithms, seeds, steps=steps, eval_tasks=eval_tasks,
                       overrides=overrides)
     if executor == "ray":
-        _ray()  # missing Ray: say so before anything runs
+        require_ray()  # missing Ray: say so before anything runs
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     statuses = {j.name: {"run": j.name, "status": "skipped"} for j in jobs
                 if _finished(j, out / "runs" / j.name)}
     todo = [j for j in jobs if j.name not in statuses]
-    workers = max(1, min(workers or _cores(), len(todo) or 1))
+    workers = max(1, min(workers or cores(), len(todo) or 1))
     say(f"sweep: {len(jobs)} jobs, {len(statuses)} finished already, {len(todo)} to run "
         f"({executor} executor, {workers} at a time) → {out}")
     if download and todo:  # fetch each dataset once here, not in every worker at once
@@ -375,11 +244,12 @@ def run_sweep(
         say(f"[{len(statuses)}/{len(jobs)}] {status['run']}: {status['status']}{extra}")
 
     args = (str(out), device, None if data_dir is None else str(data_dir), threads)
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         if todo and executor == "local":
-            _run_local(todo, args, workers, report)
+            run_local(_job_or_error, todo, args, workers, report)
         elif todo:
-            _run_ray(todo, args, workers, address, cpus_per_job, gpus_per_job, report)
+            run_ray(_job_or_error, todo, args, workers, address, cpus_per_job, gpus_per_job,
+                    report)
     summary = {
         "grid": {"presets": list(dict.fromkeys(presets)),
                  "algorithms": list(dict.fromkeys(algorithms)), "seeds": list(seeds),
