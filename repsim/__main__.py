@@ -1,5 +1,6 @@
-"""``python -m repsim`` = the ``repsim`` command."""
+"""``python -m repsim`` = the ``repsim`` command (also ``torchrun ... -m repsim train``)."""
 
 from repsim.cli.main import app
 
-app()
+if __name__ == "__main__":  # not when a spawned worker re-imports the main module
+    app()

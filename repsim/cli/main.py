@@ -126,6 +126,10 @@ from repsim.cli import study as _study  # noqa: E402
 
 _study.register(app)
 
+from repsim.cli import sweep as _sweep  # noqa: E402
+
+_sweep.register(app)
+
 from repsim.cli import export as _export  # noqa: E402
 
 _export.register(app)

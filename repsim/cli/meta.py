@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -103,8 +104,9 @@ def train_command(
         device=device,
         max_seconds=None if max_minutes is None else 60 * max_minutes,
     )
-    console.print(f"trained to step {result.step}; last checkpoint: {result.last_checkpoint}")
-    console.print(f"metrics: {out / 'metrics.csv'}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 speaks for all
+        console.print(f"trained to step {result.step}; last checkpoint: {result.last_checkpoint}")
+        console.print(f"metrics: {out / 'metrics.csv'}")
 
 
 @friendly_errors

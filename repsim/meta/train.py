@@ -30,6 +30,7 @@ from repsim.meta.checkpoint import (
     save_checkpoint,
 )
 from repsim.meta.config import TrainConfig, config_to_dict
+from repsim.meta.distributed import from_env
 from repsim.meta.evaluate import evaluate_tasks
 from repsim.meta.inner import freeze_spec
 from repsim.meta.tasks import VAL_SEED_OFFSET, task_source
@@ -77,6 +78,11 @@ def train(
     an existing run in ``out_dir`` continues from its last checkpoint (its config must match).
     ``max_seconds`` stops early (with a checkpoint) after that much wall time; Ctrl-C and SIGTERM
     do the same, so nothing done is lost.
+
+    Under ``torchrun --nproc_per_node=N`` each rank computes its share of every meta-batch and
+    the gradients are summed across ranks (:mod:`repsim.meta.distributed`), so the run equals the
+    1-process run; rank 0 validates and writes every file, and ``world_size`` is recorded in
+    ``manifest.json`` and the checkpoints. A run may resume with a different N.
     """
     out_dir = Path(out_dir)
     device = torch.device(device)
@@ -84,6 +90,28 @@ def train(
         raise ValueError(
             "device 'cuda' was asked for but torch sees no CUDA device; use --device cpu"
         )
+    world = from_env(device)
+    try:
+        return _train(config, world, out_dir=out_dir, resume=resume, data_dir=data_dir,
+                      download=download, progress=progress and world.is_main,
+                      max_seconds=max_seconds, on_step=on_step)
+    finally:
+        world.close()
+
+
+def _train(
+    config: TrainConfig,
+    world: Any,
+    *,
+    out_dir: Path,
+    resume: bool,
+    data_dir: str | Path | None,
+    download: bool,
+    progress: bool,
+    max_seconds: float | None,
+    on_step: Callable[[int], None] | None,
+) -> TrainResult:
+    device = world.device
     train_tasks = task_source(
         config, split="train", seed=config.seed, data_dir=data_dir, download=download
     )
@@ -116,23 +144,28 @@ def train(
             "to continue that run, or choose another --out directory"
         )
 
-    atomic_write_json(out_dir / "config.json", config_to_dict(config))
-    atomic_write_json(
-        out_dir / "manifest.json",
-        run_manifest(
-            config=config_to_dict(config),
-            seed=config.seed,
-            device=str(device),
-            split_hash=split_hash,
-            resumed_from=start_step or None,
-        ),
-    )
+    world.broadcast_([*model.parameters()])  # a guard: every rank starts from rank 0's θ
+    if world.is_main:
+        atomic_write_json(out_dir / "config.json", config_to_dict(config))
+        atomic_write_json(
+            out_dir / "manifest.json",
+            run_manifest(
+                config=config_to_dict(config),
+                seed=config.seed,
+                device=str(device),
+                split_hash=split_hash,
+                resumed_from=start_step or None,
+                world_size=world.size,
+            ),
+        )
     params = dict(model.named_parameters())
     adapt_names = freeze_spec(model, algorithm=config.algorithm)
     metric = "accuracy" if config.task == "classification" else "mse"
 
     def checkpoint(step: int) -> Path:
         path = out_dir / "checkpoints" / f"step_{step:06d}.pt"
+        if not world.is_main:
+            return path
         save_checkpoint(
             path,
             {
@@ -147,12 +180,15 @@ def train(
                 "metrics": records,
                 "device": str(device),
                 "elapsed": elapsed,
+                "world_size": world.size,
             },
         )
         _write_metrics(out_dir, records)
         return path
 
     def validate(step: int) -> None:
+        if not world.is_main:
+            return
         model.eval()
         result = evaluate_tasks(
             model,
@@ -178,7 +214,7 @@ def train(
     stop = {"now": False}
 
     def request_stop(signum: int, frame: Any) -> None:  # SIGTERM: finish the step, save, exit
-        stop["now"] = True
+        stop["asked"] = True  # every rank stops at the same step: decided in the all-reduce
 
     previous = signal.signal(signal.SIGTERM, request_stop) if _main_thread() else None
     step = start_step
@@ -190,32 +226,46 @@ def train(
         dynamic_ncols=True,
     )
     t0 = time.perf_counter() - elapsed
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    first, count = world.shard(config.meta_batch)  # this rank's tasks of every meta-batch
     try:
         if start_step == 0:
             validate(0)
         while step < config.steps and not stop["now"]:
-            batch = train_tasks.batch(step * config.meta_batch, config.meta_batch).to(device)
-            loss, value = meta_loss(
-                model,
-                params,
-                batch.support_x,
-                batch.support_y,
-                batch.query_x,
-                batch.query_y,
-                steps=config.inner.steps,
-                lr=config.inner.lr,
-                adapt_names=adapt_names,
-                first_order=config.first_order,
-                task=config.task,
-                vectorize=config.vectorize,
+            optimizer.zero_grad(set_to_none=True)
+            sums = [0.0, 0.0]  # this rank's Σ task loss, Σ task metric
+            if count:
+                batch = train_tasks.batch(step * config.meta_batch + first, count).to(device)
+                loss, value = meta_loss(
+                    model,
+                    params,
+                    batch.support_x,
+                    batch.support_y,
+                    batch.query_x,
+                    batch.query_y,
+                    steps=config.inner.steps,
+                    lr=config.inner.lr,
+                    adapt_names=adapt_names,
+                    first_order=config.first_order,
+                    task=config.task,
+                    vectorize=config.vectorize,
+                )
+                # Σ over this rank's tasks / meta_batch: summed over ranks, the 1-rank mean.
+                (loss * (count / config.meta_batch)).backward()
+                sums = [loss.item() * count, value.item() * count]
+            timed_out = max_seconds is not None and time.perf_counter() - t0 >= max_seconds
+            loss_sum, value_sum, stops = world.sum_grads_(
+                trainable, [*sums, stop.get("asked", False) or timed_out]
+            )
+            loss, value = torch.tensor(loss_sum / config.meta_batch), torch.tensor(
+                value_sum / config.meta_batch
             )
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(
                     f"meta-loss is {loss.item()} at step {step + 1}: training diverged; lower "
                     f"--inner-lr ({config.inner.lr}) or the meta lr ({config.meta_lr})"
                 )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            stop["now"] = stops > 0
             optimizer.step()
             step += 1
             elapsed = time.perf_counter() - t0
@@ -237,10 +287,8 @@ def train(
             bar.update(1)
             if on_step is not None:
                 on_step(step)
-            if max_seconds is not None and elapsed >= max_seconds:
-                break
     except KeyboardInterrupt:
-        stop["now"] = True
+        stop["now"] = stop["interrupted"] = True
     finally:
         bar.close()
         if previous is not None:
@@ -249,7 +297,10 @@ def train(
     last_path = out_dir / "checkpoints" / f"step_{step:06d}.pt"
     if step not in existing_steps:
         last_path = checkpoint(step)
-    _write_metrics(out_dir, records)
+    if world.is_main:
+        _write_metrics(out_dir, records)
+    if not stop.get("interrupted"):
+        world.barrier()  # on return, every rank sees the last checkpoint
     return TrainResult(
         out_dir=out_dir,
         last_checkpoint=last_path,

@@ -179,6 +179,33 @@ def accuracy_table(eval_rows: pd.DataFrame) -> pd.DataFrame:
         method_rank) if s.name == "method" else s).reset_index(drop=True)
 
 
+def seeds_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over training seeds per preset and method (a sweep's ``eval_seeds`` table)
+    beside the paper's mean ± std over 3 seeds, as display strings."""
+    out = []
+    for _, row in summary.iterrows():
+        setting = (str(row.get("dataset", "?")), int(row.get("ways", 0) or 0),
+                   int(row.get("shots", 0) or 0))
+        method = method_name(row.get("algorithm", "?"), row.get("head", "adapted"))
+        accuracy = row.get("metric") == "accuracy"
+        ref = paper_accuracy(method, setting) if accuracy else None
+        seeds = row.get("seeds")
+        out.append({
+            "preset": str(row.get("preset", setting_label(*setting))),
+            "method": method,
+            ("ours (%, ± std over seeds)" if accuracy else "ours (MSE, ± std over seeds)"):
+                _pct(row["mean"], row["std"]) if accuracy else _num(row["mean"], row["std"], 4),
+            "seeds": f"{int(row['n_seeds'])}" + (f" ({', '.join(map(str, seeds))})"
+                                                  if isinstance(seeds, list) else ""),
+            "steps": "–" if pd.isna(row.get("step")) else str(int(row["step"])),
+            "paper (%, ± std)": "–" if ref is None else f"{ref[0]:.1f}" + (
+                "" if pd.isna(ref[1]) else f" ± {ref[1]:g}"),
+        })
+    frame = pd.DataFrame(out)
+    return frame.sort_values(["preset", "method"], key=lambda s: s.map(
+        method_rank) if s.name == "method" else s).reset_index(drop=True)
+
+
 def freezing_table(ablate: pd.DataFrame, setting: Setting | None) -> pd.DataFrame:
     """Accuracy (or MSE) with layers frozen at test time beside the paper's Table 1.
 

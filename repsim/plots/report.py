@@ -56,7 +56,7 @@ __all__ = [
 RESULT_FILES = {"eval": "eval.json", "compare": "compare.json",
                 "compare_steps": "compare_steps.json", "compare_models": "compare_models.json",
                 "ablate": "ablate.json", "ablate_steps": "ablate_steps.json",
-                "timing": "timing.json"}
+                "timing": "timing.json", "eval_seeds": "eval_seeds.json"}
 INDEX = "index.json"
 #: Columns that identify one drawn point / table cell, per result kind (see figures.select_unique).
 POINT_KEYS = {"eval": (DATASET, WAYS, SHOTS, ALGORITHM, HEAD),
@@ -382,6 +382,11 @@ _SECTIONS: tuple[tuple[str, str, tuple[str, ...], Callable[[Results], pd.DataFra
     ("Meta-test accuracy: MAML, ANIL, NIL",
      "Paper: ANIL matches MAML and NIL (no head at test) is equal or better (Tables 2–3).",
      ("accuracy",), lambda r: paper.accuracy_table(r.select("eval")[0]), "eval"),
+    ("Over seeds: mean ± std",
+     "Each preset and method trained with several seeds (`repsim sweep`): the meta-test metric "
+     "averaged over seeds, ± the sample std over seeds (the paper's convention); the per-seed "
+     "rows are in eval.json.",
+     (), lambda r: paper.seeds_table(r.tables["eval_seeds"].frame), "eval_seeds"),
     ("Similarity before vs after the inner loop",
      "Paper: conv1–conv4 CCA > 0.9 and CKA ≈ 1; the head changes a lot (CCA < 0.5). Cells: "
      "mean ± 95% CI [noise baseline].",
@@ -436,6 +441,8 @@ def _blocks(res: Results, figures_dir: Path) -> list[Block]:
     blocks.append(("p", "Result files used:\n" + "\n".join(sources)))
     number = 0
     for title, claim, stems, table, needs in _SECTIONS:
+        if not stems and needs not in res.tables:  # a table-only section with no table
+            continue
         blocks.append(("h2", title))
         if claim:
             blocks.append(("p", claim))
