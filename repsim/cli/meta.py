@@ -23,7 +23,9 @@ OptInt = int | None
 
 @friendly_errors
 def train_command(
-    algo: option(str, "maml | fomaml | anil", "--algo") = "maml",
+    algo: option(
+        str, "maml | fomaml | anil | boil | multiclass | multitask | nil | random", "--algo"
+    ) = "maml",
     dataset: option(str, "omniglot | miniimagenet | sinusoid") = "omniglot",
     ways: option(OptInt, "N-way (default: 5; 1 for sinusoid).") = None,
     shots: option(OptInt, "K-shot (default: the preset's).") = None,
@@ -44,8 +46,12 @@ def train_command(
     max_minutes: option(float | None, "Stop (with a checkpoint) after this long.") = None,
     data_dir: DataDir = None,
     download: option(bool, "Fetch Omniglot if missing.", "--download") = False,
+    adapt_layers: option(OptInt, "maml: inner loop adapts the top-k layers only.") = None,
+    head_input: option(str | None, "mean | flatten: conv4 maps before the head.") = None,
+    head_init: option(str | None, "xavier | zeros: the head's initialisation.") = None,
 ) -> None:
-    """Meta-train MAML / first-order MAML / ANIL; defaults are the paper's for the dataset."""
+    """Train MAML / FOMAML / ANIL / BOIL or a body-training regime (multiclass, multitask, NIL
+    training, random); defaults are the paper's for the dataset."""
     from repsim.meta import InnerLoop, default_config, train
 
     cfg = default_config(dataset, ways=ways, shots=shots)
@@ -64,6 +70,9 @@ def train_command(
             "seed": seed,
             "val_every": val_every,
             "checkpoint_every": checkpoint_every,
+            "adapt_layers": adapt_layers,
+            "head_input": head_input,
+            "head_init": head_init,
         }.items()
         if v is not None
     }
@@ -88,7 +97,7 @@ def train_command(
 @friendly_errors
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="A repsim checkpoint (.pt).")],
-    head: option(str, "adapted | nil") = "adapted",
+    head: option(str, "adapted | own (the model's head, same) | nil") = "adapted",
     tasks: option(int, "Number of fixed test tasks.") = 600,
     inner_steps: option(OptInt, "Inner steps (default: config's test steps).") = None,
     freeze: option(str | None, "Layers frozen in the inner loop, e.g. conv1,conv2.") = None,

@@ -22,7 +22,6 @@ import torch
 from tqdm.auto import tqdm
 
 from repsim._io import atomic_write_bytes, atomic_write_json, load_checkpoint, run_manifest
-from repsim.meta.algorithms import meta_loss
 from repsim.meta.checkpoint import (
     FORMAT,
     build_model,
@@ -32,6 +31,7 @@ from repsim.meta.checkpoint import (
 from repsim.meta.config import TrainConfig, config_to_dict
 from repsim.meta.evaluate import evaluate_tasks
 from repsim.meta.inner import freeze_spec
+from repsim.meta.regimes import resolve_config, training_loss, training_source
 from repsim.meta.tasks import VAL_SEED_OFFSET, task_source
 
 __all__ = ["TrainResult", "train"]
@@ -69,7 +69,8 @@ def train(
     max_seconds: float | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
-    """Meta-train a MAML / FOMAML / ANIL learner as ``config`` says; return where it saved.
+    """Train a learner as ``config`` says (MAML / FOMAML / ANIL / BOIL / top-k MAML, or a
+    body-training regime of :mod:`repsim.meta.regimes`); return where it saved.
 
     Writes ``out_dir/checkpoints/step_XXXXXX.pt`` every ``config.checkpoint_every`` steps and at
     the end (atomically), ``metrics.csv`` (train loss/metric every ``log_every`` steps,
@@ -84,9 +85,8 @@ def train(
         raise ValueError(
             "device 'cuda' was asked for but torch sees no CUDA device; use --device cpu"
         )
-    train_tasks = task_source(
-        config, split="train", seed=config.seed, data_dir=data_dir, download=download
-    )
+    train_tasks = training_source(config, seed=config.seed, data_dir=data_dir, download=download)
+    config = resolve_config(config, train_tasks)  # multiclass: the head's width
     val_tasks = task_source(
         config, split="val", seed=config.seed + VAL_SEED_OFFSET, data_dir=data_dir
     )
@@ -128,7 +128,9 @@ def train(
         ),
     )
     params = dict(model.named_parameters())
-    adapt_names = freeze_spec(model, algorithm=config.algorithm)
+    adapt_names = freeze_spec(
+        model, algorithm=config.algorithm, adapt_layers=config.adapt_layers
+    )
     metric = "accuracy" if config.task == "classification" else "mse"
 
     def checkpoint(step: int) -> Path:
@@ -159,6 +161,8 @@ def train(
             params,
             val_batch,
             algorithm=config.algorithm,
+            adapt_layers=config.adapt_layers,
+            head="adapted" if config.own_head else "nil",
             steps=config.test_inner_steps,
             lr=config.inner.lr,
             task=config.task,
@@ -193,22 +197,11 @@ def train(
     try:
         if start_step == 0:
             validate(0)
-        while step < config.steps and not stop["now"]:
+        # the random regime is the initialised body itself: its only checkpoint is step 0
+        last_step = 0 if config.algorithm == "random" else config.steps
+        while step < last_step and not stop["now"]:
             batch = train_tasks.batch(step * config.meta_batch, config.meta_batch).to(device)
-            loss, value = meta_loss(
-                model,
-                params,
-                batch.support_x,
-                batch.support_y,
-                batch.query_x,
-                batch.query_y,
-                steps=config.inner.steps,
-                lr=config.inner.lr,
-                adapt_names=adapt_names,
-                first_order=config.first_order,
-                task=config.task,
-                vectorize=config.vectorize,
-            )
+            loss, value = training_loss(config, model, params, batch, adapt_names=adapt_names)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(
                     f"meta-loss is {loss.item()} at step {step + 1}: training diverged; lower "
