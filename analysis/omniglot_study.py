@@ -22,7 +22,7 @@ from pathlib import Path
 from repsim.analyses.seeds import between_seeds, body_average, pair_summary
 from repsim.analyses.tables import write_table
 from repsim.cli._common import set_threads
-from repsim.meta import PRESETS, InnerLoop, TrainConfig
+from repsim.meta import PRESETS, InnerLoop
 from repsim.study_runs import (
     StudyRun,
     analyse_run,
@@ -85,9 +85,8 @@ def grid(groups: set[str], steps: int | None = None) -> list[StudyRun]:
             for algorithm in ("maml", "anil"):
                 cfg = dataclasses.replace(PRESETS[preset], algorithm=algorithm, steps=s["shots"],
                                           checkpoint_every=1000, val_every=1000)
-                ways, shots = cfg.ways, cfg.shots
-                runs[f"{algorithm}-20w{shots}s"] = StudyRun(
-                    f"{algorithm}-20w{shots}s", cfg, ("shots",), compare_query=min(15, 20 - shots))
+                name = f"{algorithm}-20w{cfg.shots}s"
+                runs[name] = StudyRun(name, cfg, ("shots",), compare_query=min(15, 20 - cfg.shots))
     if "conv4" in groups:
         c = s["conv4"]
         add(_run("maml-5w1s-flatten", ("conv4",), c, "flatten before head", head_input="flatten"))

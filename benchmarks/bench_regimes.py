@@ -5,9 +5,12 @@
 One training step = the regime's loss on one batch (``repsim.meta.regimes.training_loss``),
 backward, and an Adam step, on random inputs of the right shape (the cost of these networks does
 not depend on pixel values; the Omniglot multiclass head has 4400 outputs, as in training).
-Median of ``--repeats`` runs after one warm-up, one process, ``--threads`` intra-op threads. The
-results give the CPU cost of each planned run in ``docs/study_plan.md``; they are not a
-comparison against a peer library, so no ratio is claimed.
+Median of ``--repeats`` runs after one warm-up, one process, ``--threads`` intra-op threads.
+Both wall-clock and process CPU seconds are recorded: on a shared machine (other processes on
+the cores) wall time inflates with the load while CPU time of a one-thread process stays close
+to what the step costs on an idle core, so the run plan uses CPU seconds. The results give the
+cost of each planned run in ``docs/study_plan.md``; they are not a comparison against a peer
+library, so no ratio is claimed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
+import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -26,7 +32,7 @@ from repsim.meta.checkpoint import build_model
 from repsim.meta.config import TrainConfig
 from repsim.meta.inner import freeze_spec, parameters_of
 from repsim.meta.regimes import training_loss
-from repsim.meta.timing import RandomEpisodes, time_call
+from repsim.meta.timing import RandomEpisodes
 
 OMNIGLOT_TRAIN_CLASSES = 4400  # 1100 characters x 4 rotations
 
@@ -45,10 +51,12 @@ def cases() -> dict[str, TrainConfig]:
     out["5w1s maml 5 steps lr 0.1"] = dataclasses.replace(base, inner=InnerLoop(5, 0.1))
     out["5w1s anil 5 steps lr 0.1"] = dataclasses.replace(base, algorithm="anil",
                                                           inner=InnerLoop(5, 0.1))
-    for shots, query in ((5, 5), (10, 10), (15, 5)):
-        cfg = dataclasses.replace(base, shots=shots, query=query)
+    # the medium-shot grid of analysis/omniglot_study.py (smaller meta-batches, see the plan)
+    for shots, query, meta_batch in ((5, 5, 16), (10, 10, 8), (15, 5, 8)):
+        cfg = dataclasses.replace(base, shots=shots, query=query, meta_batch=meta_batch)
         for algorithm in ("maml", "anil"):
-            out[f"5w{shots}s q{query} {algorithm}"] = dataclasses.replace(cfg, algorithm=algorithm)
+            out[f"5w{shots}s q{query} mb{meta_batch} {algorithm}"] = dataclasses.replace(
+                cfg, algorithm=algorithm)
     for name in ("omniglot-20w1s", "omniglot-20w5s"):
         for algorithm in ("maml", "anil", "nil"):
             out[f"{name[9:]} {algorithm}"] = dataclasses.replace(PRESETS[name],
@@ -56,7 +64,8 @@ def cases() -> dict[str, TrainConfig]:
     return out
 
 
-def time_step(config: TrainConfig, *, repeats: int) -> float:
+def time_step(config: TrainConfig, *, repeats: int) -> tuple[float, float]:
+    """Median (wall seconds, CPU seconds) of one training step, after one warm-up."""
     torch.manual_seed(0)
     model = build_model(config)
     params = parameters_of(model)
@@ -78,39 +87,51 @@ def time_step(config: TrainConfig, *, repeats: int) -> float:
         loss.backward()
         optimizer.step()
 
-    return time_call(step, device=torch.device("cpu"), repeats=repeats)
+    step()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        step()
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--only", default=None, help="substring of the case labels to run")
+    parser.add_argument("--only", default=None, help="comma-separated substrings of the case labels to run")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--name", default="regimes_cpu", help="output file stem")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     for label, cfg in cases().items():
-        if args.only and args.only not in label:
+        if args.only and not any(part in label for part in args.only.split(",")):
             continue
-        seconds = time_step(cfg, repeats=args.repeats)
+        load = os.getloadavg()[0]
+        seconds, cpu = time_step(cfg, repeats=args.repeats)
         images = cfg.meta_batch * cfg.ways * (cfg.shots + cfg.query)
         rows.append({"case": label, "algorithm": cfg.algorithm, "ways": cfg.ways,
                      "shots": cfg.shots, "query": cfg.query, "meta_batch": cfg.meta_batch,
                      "inner_steps": cfg.inner.steps, "adapt_layers": cfg.adapt_layers,
                      "head_input": cfg.head_input, "images_per_step": images,
-                     "seconds_per_step": seconds})
-        print(f"{label:32s} {seconds:8.3f} s/step  ({images} images/step)", flush=True)
+                     "seconds_per_step": seconds, "cpu_seconds_per_step": cpu,
+                     "load_avg_1min": load})
+        print(f"{label:32s} wall {seconds:8.3f} s  cpu {cpu:8.3f} s  ({images} images, "
+              f"load {load:.1f})", flush=True)
     meta = {"threads": args.threads, "repeats": args.repeats, "torch": torch.__version__,
             "machine": platform.processor() or platform.machine(),
             "note": "median of repeats after one warm-up; random inputs; forward+backward+Adam"}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "regimes_cpu.json").write_text(json.dumps({"meta": meta, "rows": rows},
-                                                          indent=1))
-    lines = ["| case | images/step | s/step |", "|---|---:|---:|"]
-    lines += [f"| {r['case']} | {r['images_per_step']} | {r['seconds_per_step']:.3f} |"
-              for r in rows]
-    (args.out / "regimes_cpu.md").write_text(
+    (args.out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "rows": rows},
+                                                           indent=1))
+    lines = ["| case | images/step | CPU s/step | wall s/step | load avg |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['case']} | {r['images_per_step']} | {r['cpu_seconds_per_step']:.3f} | "
+              f"{r['seconds_per_step']:.3f} | {r['load_avg_1min']:.1f} |" for r in rows]
+    (args.out / f"{args.name}.md").write_text(
         f"# Seconds per training step (CPU, {args.threads} thread, median of {args.repeats})\n\n"
         + "\n".join(lines) + "\n")
 

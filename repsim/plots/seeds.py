@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 
 from repsim.analyses.tables import read_table
 from repsim.plots.paper import BETWEEN_MODELS, method_name, method_rank
-from repsim.plots.style import CYCLE, measure_label, save_figure, styled
 from repsim.plots.study import _bar, _dots, _require, _seed_note
+from repsim.plots.style import CYCLE, measure_label, save_figure, styled
 
 __all__ = ["between_seeds", "make_seed_figures", "seed_accuracy"]
 

@@ -173,7 +173,7 @@ def test_resolve_config_fills_the_multiclass_width():
 
 
 def test_regime_config_validation():
-    with pytest.raises(ValueError, match="classes .* multiclass pre-training only"):
+    with pytest.raises(ValueError, match=r"classes .* multiclass pre-training only"):
         TrainConfig(algorithm="maml", classes=10)
     with pytest.raises(ValueError, match="classification regime"):
         TrainConfig(algorithm="nil", dataset="sinusoid", ways=1)
@@ -233,3 +233,21 @@ def test_regimes_train_resume_exactly_on_omniglot(tmp_path, shared_data_dir, alg
     assert np.isfinite(full.metrics["loss"].dropna()).all()
     if algorithm == "multiclass":
         assert a.config.classes == 4400  # 1100 training characters x 4 rotations
+
+
+def test_shipped_pre_issue9_checkpoint_loads_and_evaluates_unchanged(shared_data_dir):
+    """checkpoints/omniglot_5w1s_maml.pt predates the new config fields: it loads with them
+    unset, builds the same network (mean before a 64 -> 5 head) and still evaluates."""
+    from pathlib import Path
+
+    from repsim.meta import evaluate_checkpoint, load_trained
+
+    path = Path(__file__).resolve().parents[2] / "checkpoints" / "omniglot_5w1s_maml.pt"
+    if not path.is_file():
+        pytest.skip("shipped checkpoint not in this checkout")
+    trained = load_trained(path)
+    cfg = trained.config
+    assert (cfg.adapt_layers, cfg.head_input, cfg.head_init, cfg.classes) == (None,) * 4
+    assert trained.model.head.in_features == 64
+    res = evaluate_checkpoint(trained, tasks=20, data_dir=shared_data_dir)
+    assert res.value > 0.9  # a trained 5-way model, far above chance (0.2)

@@ -40,7 +40,7 @@ def _dot_values(fig: Figure, ax_index: int = 0) -> list[float]:
 
 def _series(ax, label: str):
     """The data line of the errorbar series called ``label``."""
-    return [c for c in ax.containers if c.get_label() == label][0].lines[0]
+    return next(c for c in ax.containers if c.get_label() == label).lines[0]
 
 
 def _labelled(fig: Figure) -> None:
