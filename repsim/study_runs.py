@@ -182,6 +182,13 @@ def draw_study(tables_dir: str | Path, fig_dir: str | Path) -> dict[str, Path]:
         made["interpolation"] = save_figure(P.interpolation(acc, sim, frz), out / "interpolation",
                                             caption="Top-k MAML and BOIL between rapid learning "
                                             "and feature reuse (interpolation_*_summary.json).")[0]
+    if (t := have("between_seeds")) is not None:
+        from repsim.plots.seeds import between_seeds
+
+        made["between_seeds"] = save_figure(between_seeds(t), out / "between_seeds",
+                                            caption="Body-averaged similarity between "
+                                            "independently trained models "
+                                            "(`between_seeds_summary.json`).")[0]
     if (t := have("shots")) is not None:
         made["shots"] = save_figure(P.shots_and_ways(t), out / "medium_shot",
                                     caption="Medium-shot quantities from `shots_summary.json`.")[0]

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from repsim.analyses.tables import read_table
 from repsim.plots.paper import BETWEEN_MODELS, method_name, method_rank
 from repsim.plots.study import _bar, _dots, _require, _seed_note
-from repsim.plots.style import CYCLE, measure_label, save_figure, styled
+from repsim.plots.style import CYCLE, DISTANCES, measure_label, save_figure, styled
 
 __all__ = ["between_seeds", "make_seed_figures", "seed_accuracy"]
 
@@ -71,11 +71,18 @@ def between_seeds(summary: pd.DataFrame) -> Figure:
     if missing or summary.empty:
         raise ValueError(f"between_seeds: the table lacks column(s) {missing} or has no rows; "
                          "pass between_seeds_summary")
-    measures = list(dict.fromkeys(summary["measure"]))
+    # similarities in [0, 1] only: a distance (Procrustes) would read upside down here
+    measures = [m for m in dict.fromkeys(summary["measure"]) if m not in DISTANCES]
+    if not measures:
+        raise ValueError("between_seeds: no similarity measure in the table (only distances)")
     kinds = list(dict.fromkeys(summary["kind"]))
-    fig = Figure(figsize=(1.6 + 2.6 * len(measures), 3.2), layout="constrained")
-    axes = fig.subplots(1, len(measures), squeeze=False, sharey=True)[0]
-    for ax, measure in zip(axes, measures, strict=True):
+    ncols = min(len(measures), 4)
+    nrows = -(-len(measures) // ncols)
+    fig = Figure(figsize=(1.2 + 2.8 * ncols, 0.6 + 2.9 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(measures):]:
+        ax.set_visible(False)
+    for ax, measure in zip(axes, measures, strict=False):
         rows = summary[summary["measure"] == measure].set_index("kind")
         for j, kind in enumerate(kinds):
             if kind in rows.index:

@@ -115,7 +115,7 @@ def regimes(summary: pd.DataFrame, *, setting: tuple[str, int, int] | None = Non
     ax.set_ylabel("test accuracy (%)")
     where = "" if setting is None else f"{setting[0]} {setting[1]}w{setting[2]}s, "
     ax.set_title(f"Ours ({where}{_seed_note(summary)})")
-    ax.legend(loc="lower left")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2)
     paper = [r for r in order if r in TABLE5] or list(TABLE5)
     for k, (shots, color) in enumerate(((1, CYCLE[2]), (5, CYCLE[5]))):
         vals = [TABLE5[r][("miniimagenet", 5, shots)] for r in paper]
