@@ -108,6 +108,9 @@ def main() -> None:
     parser.add_argument("--stage", default="all", choices=["train", "analyse", "tables", "all"])
     parser.add_argument("--tasks", type=int, default=600, help="test tasks per accuracy")
     parser.add_argument("--compare-tasks", type=int, default=100, help="tasks for θ vs θ'")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated substrings: keep the runs whose name has one")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (e.g. the 20-way MAML runs)")
     parser.add_argument("--list", action="store_true", help="print the runs and exit")
     args = parser.parse_args()
     set_threads(1)
@@ -116,6 +119,8 @@ def main() -> None:
     runs = [dataclasses.replace(with_seed(r, seed), tasks=args.tasks,
                                 compare_tasks=args.compare_tasks)
             for seed in seeds for r in grid(groups, args.steps)]
+    if args.only:
+        runs = [r for r in runs if any(part in r.name for part in args.only.split(","))]
     if args.list:
         for r in runs:
             print(f"{r.name:22s} seed {r.config.seed}  {r.config.steps:6d} steps  {r.groups}")
@@ -125,12 +130,13 @@ def main() -> None:
     if args.stage in ("train", "all"):
         for run in mine:
             print(f"train {run.name} seed {run.config.seed}", flush=True)
-            train_run(run, args.root, data_dir=args.data_dir, max_minutes=args.max_minutes)
+            train_run(run, args.root, data_dir=args.data_dir, max_minutes=args.max_minutes,
+                      device=args.device)
     if args.stage in ("analyse", "all"):
         for run in mine:
             if final_checkpoint(args.root, run) is not None:
                 print(f"analyse {run.name} seed {run.config.seed}", flush=True)
-                analyse_run(run, args.root, data_dir=args.data_dir)
+                analyse_run(run, args.root, data_dir=args.data_dir, device=args.device)
     if args.stage == "tables" or (args.stage == "all" and count == 1):
         tables = args.root / "tables"
         files = gather_tables(args.root, runs, tables)

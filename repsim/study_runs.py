@@ -61,14 +61,16 @@ def final_checkpoint(root: str | Path, run: StudyRun) -> Path | None:
 
 
 def train_run(run: StudyRun, root: str | Path, *, data_dir: str | Path | None = None,
-              max_minutes: float | None = None, progress: bool = False) -> Path | None:
+              max_minutes: float | None = None, progress: bool = False,
+              device: str = "cpu") -> Path | None:
     """Train (or resume) ``run`` unless finished; return its final checkpoint (None: stopped
     early by ``max_minutes``; the next call resumes)."""
     done = final_checkpoint(root, run)
     if done is not None:
         return done
     train(run.config, out_dir=run_dir(root, run), resume=True, data_dir=data_dir,
-          progress=progress, max_seconds=None if max_minutes is None else 60 * max_minutes)
+          progress=progress, device=device,
+          max_seconds=None if max_minutes is None else 60 * max_minutes)
     return final_checkpoint(root, run)
 
 
