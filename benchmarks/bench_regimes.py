@@ -101,7 +101,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--only", default=None, help="comma-separated substrings of the case labels to run")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated substrings of the case labels to run")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     parser.add_argument("--name", default="regimes_cpu", help="output file stem")
     args = parser.parse_args()
