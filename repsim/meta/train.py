@@ -195,8 +195,8 @@ def train(
     )
     t0 = time.perf_counter() - elapsed
     try:
-        if start_step == 0:
-            validate(0)
+        if start_step == 0 and not any(r["step"] == 0 for r in records):
+            validate(0)  # not again when resuming a run saved at step 0 (the random regime)
         # the random regime is the initialised body itself: its only checkpoint is step 0
         last_step = 0 if config.algorithm == "random" else config.steps
         while step < last_step and not stop["now"]:

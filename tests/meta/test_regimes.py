@@ -203,6 +203,9 @@ def test_random_regime_checkpoint_is_the_untrained_initialisation(tmp_path, shar
     cfg = TrainConfig(algorithm="random", seed=7, steps=5, val_tasks=4, meta_batch=2)
     result = train(cfg, out_dir=tmp_path / "r", data_dir=shared_data_dir, progress=False)
     assert result.step == 0
+    again = train(cfg, out_dir=tmp_path / "r", data_dir=shared_data_dir, progress=False)
+    assert again.last_checkpoint == result.last_checkpoint
+    assert len(again.metrics[again.metrics["split"] == "val"]) == 1  # not validated twice
     trained = load_trained(result.last_checkpoint)
     torch.manual_seed(7)
     fresh = build_model(cfg)
