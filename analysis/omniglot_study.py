@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from repsim._io import atomic_write_json
 from repsim.analyses.seeds import between_seeds, body_average, pair_summary
 from repsim.analyses.tables import write_table
 from repsim.cli._common import set_threads
@@ -26,6 +27,7 @@ from repsim.meta import PRESETS, InnerLoop
 from repsim.study_runs import (
     StudyRun,
     analyse_run,
+    checkpoint_index,
     draw_study,
     final_checkpoint,
     gather_tables,
@@ -153,6 +155,8 @@ def main() -> None:
             averaged = body_average(read_table(between)[0])
             write_table(pair_summary(averaged), tables / "between_seeds_summary")
         files.update(draw_study(tables, args.root / "figures"))
+        files["index"] = atomic_write_json(args.root / "index.json",
+                                           {"checkpoints": checkpoint_index(args.root, runs)})
         for name, path in sorted(files.items()):
             print(f"{name}: {path}")
 

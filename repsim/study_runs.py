@@ -29,8 +29,8 @@ from repsim.analyses.tables import read_table, write_table
 from repsim.meta import TrainConfig, train
 from repsim.meta.checkpoint import checkpoint_paths
 
-__all__ = ["StudyRun", "analyse_run", "draw_study", "final_checkpoint", "gather_tables",
-           "run_dir", "train_run"]
+__all__ = ["StudyRun", "analyse_run", "checkpoint_index", "draw_study", "final_checkpoint",
+           "gather_tables", "run_dir", "train_run"]
 
 
 @dataclass(frozen=True)
@@ -199,6 +199,48 @@ def draw_study(tables_dir: str | Path, fig_dir: str | Path) -> dict[str, Path]:
         made["conv4"] = save_figure(P.conditions(t), out / "conv4_investigation",
                                     caption="Controlled conditions from `conv4_summary.json`.")[0]
     return made
+
+
+def checkpoint_index(root: str | Path, runs: Sequence[StudyRun]) -> list[dict[str, Any]]:
+    """One entry per finished run's checkpoint with every number reported from it.
+
+    Each entry: ``path``, ``run``, ``setting`` (dataset ways shots), ``algorithm``, ``regime``,
+    ``seed``, ``steps``, ``groups`` and ``figures``: one record per reported number with
+    ``metric`` (``accuracy`` with its ``head``, or a profile ``quantity`` with ``layer`` /
+    ``measure`` / ``frozen``), ``value``, ``ci95``, ``tasks``, ``test_seed``. Anyone can
+    re-evaluate a claim from the checkpoint and these settings.
+    """
+    from repsim.meta.tasks import TEST_SEED
+
+    entries = []
+    for run in runs:
+        ckpt = final_checkpoint(root, run)
+        if ckpt is None:
+            continue
+        cfg, figures = run.config, []
+        analysis = run_dir(root, run) / "analysis"
+        for stem in ("heads", "profile", "ablate"):
+            if not (analysis / f"{stem}.json").exists():
+                continue
+            frame, manifest = read_table(analysis / f"{stem}.json")
+            test_seed = manifest.get("test_seed", TEST_SEED)
+            for row in frame.to_dict("records"):
+                record = {"source": stem, "value": row.get("value", row.get("accuracy")),
+                          "ci95": row.get("ci95"), "tasks": row.get("tasks"),
+                          "test_seed": test_seed}
+                if stem == "profile":
+                    record.update(metric=row["quantity"], layer=row.get("layer"),
+                                  measure=row.get("measure"))
+                else:
+                    record.update(metric="accuracy", head=row.get("head"),
+                                  frozen=row.get("frozen"))
+                figures.append(record)
+        entries.append({"path": str(ckpt), "run": run.name,
+                        "setting": f"{cfg.dataset} {cfg.ways}w{cfg.shots}s",
+                        "algorithm": cfg.algorithm, "regime": regime_name(cfg),
+                        "seed": cfg.seed, "steps": int(ckpt.stem.split("_")[-1]),
+                        "groups": list(run.groups), "figures": figures})
+    return entries
 
 
 def with_seed(run: StudyRun, seed: int) -> StudyRun:

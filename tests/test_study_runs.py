@@ -11,6 +11,7 @@ from repsim.meta import TrainConfig
 from repsim.study_runs import (
     StudyRun,
     analyse_run,
+    checkpoint_index,
     draw_study,
     final_checkpoint,
     gather_tables,
@@ -69,6 +70,13 @@ def test_study_runs_end_to_end_and_resume(tmp_path, shared_data_dir):
     assert sorted(freezing[freezing["regime"] == "ANIL"]["n_frozen"]) == [0, 1, 2, 3, 4]
     conv4, _ = read_table(files["conv4_summary"])
     assert set(conv4["condition"]) == {"baseline", "flatten before head"}
+    index = checkpoint_index(root, runs)
+    assert len(index) == len(runs)
+    maml0 = next(e for e in index if e["run"] == "maml" and e["seed"] == 0)
+    assert maml0["steps"] == 2 and maml0["regime"] == "MAML"
+    nil_row = next(f for f in maml0["figures"] if f["source"] == "heads" and f["head"] == "nil")
+    assert nil_row["value"] == pytest.approx(per_seed[0]) and nil_row["test_seed"] == 0
+    assert any(f["metric"] == "head_only_gap" for f in maml0["figures"])
     figures = draw_study(tmp_path / "tables", tmp_path / "figures")
     assert set(figures) == {"regimes", "interpolation", "shots", "conv4"}
     for png in figures.values():
