@@ -198,6 +198,7 @@ def interpolation(accuracy: pd.DataFrame, similarity: pd.DataFrame, freezing: pd
             f.errorbar(part["n_frozen"], part["seed_mean"] * 100,
                        yerr=part["seed_std"].fillna(0) * 100, marker="o", color=colors[regime],
                        label=regime)
+    f.set_xticks(sorted({int(k) for k in freezing["n_frozen"]}))
     f.set_xlabel("body layers frozen at test (conv1..k)")
     f.set_ylabel("test accuracy (%)")
     f.set_title("freezing curve")
