@@ -57,7 +57,8 @@ from repsim.meta.tasks import TEST_SEED
 __all__ = ["AblationRow", "ablate", "ablate_run", "ablation_rows"]
 
 Checkpoint = str | Path | TrainedModel
-HEAD_ONLY_ALGORITHMS = ("anil",)
+HEAD_ONLY_ALGORITHMS = ("anil", "multitask")
+NIL_ONLY_ALGORITHMS = ("multiclass", "nil", "random")  # no head of their own: NIL row only
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,9 @@ def ablation_rows(layers: tuple[str, ...], *, algorithm: str, task: str) -> list
     """
     body = tuple(name for name in layers if name != "head")
     rows: list[AblationRow] = []
-    if algorithm in HEAD_ONLY_ALGORITHMS:
+    if algorithm in NIL_ONLY_ALGORITHMS:
+        pass
+    elif algorithm in HEAD_ONLY_ALGORITHMS:
         rows.append(AblationRow(f"none (head only: {algorithm.upper()})", (), "adapted"))
     else:
         rows.append(AblationRow("none", (), "adapted"))
@@ -114,7 +117,7 @@ def _rows_for(
         result = evaluate_tasks(
             trained.model, trained.params, episodes, algorithm=cfg.algorithm, steps=steps,
             lr=cfg.inner.lr, task=cfg.task, head=row.head, frozen=row.frozen, ways=cfg.ways,
-            progress=progress)
+            progress=progress, adapt_layers=cfg.adapt_layers)
         records.append({
             "label": row.label, C.FROZEN: list(row.frozen), C.HEAD: row.head,
             metric: result.value, C.CI95: result.ci95, C.TASKS: result.tasks,

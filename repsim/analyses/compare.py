@@ -98,7 +98,7 @@ def _adaptation_rows(
     steps = cfg.test_inner_steps if inner_steps is None else inner_steps
     if steps < 0:
         raise ValueError(f"inner_steps must be >= 0; got {steps}")
-    adapt_names = freeze_spec(model, algorithm=cfg.algorithm)
+    adapt_names = freeze_spec(model, algorithm=cfg.algorithm, adapt_layers=cfg.adapt_layers)
     if layers is not None:
         resolve_layers(model, layers)  # fail before any work, listing the valid names
     acc = LayerSimilarity(measures=measures, conv_mode=conv_mode, baseline=baseline, seed=seed)
@@ -380,7 +380,8 @@ def _state_acts(trained: TrainedModel, ep: Any, sl: slice, *, state: str, inputs
         return acts
     return adaptation_activations(
         trained.model, trained.params, ep.support_x[sl], ep.support_y[sl], ep.query_x[sl],
-        adapt_names=freeze_spec(trained.model, algorithm=cfg.algorithm),
+        adapt_names=freeze_spec(trained.model, algorithm=cfg.algorithm,
+                                adapt_layers=cfg.adapt_layers),
         steps=cfg.test_inner_steps if inner_steps is None else inner_steps, lr=cfg.inner.lr,
         task=cfg.task, inputs=inputs, layers=layers, task_offset=start).after
 

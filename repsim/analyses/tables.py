@@ -17,6 +17,12 @@ Result kinds and their columns (each record may carry more):
   ``accuracy`` (or ``mse``), ``ci95``, ``tasks``, ``step``
 - ``timing``   (per-iteration cost): ``shape``, ``phase`` ("train" | "inference"),
   ``algorithm``, ``path``, ``seconds``, ``device``
+- ``seed summary`` (:func:`repsim.analyses.seeds.seed_summary`): the group columns, then
+  ``summarised``, ``seed_mean``, ``seed_std``, ``n_seeds``, ``seeds``, ``per_seed``,
+  ``per_seed_ci95`` (lists in seed order)
+- ``heads`` / ``profile`` (:mod:`repsim.analyses.regimes`): ``regime``, ``algorithm``,
+  ``adapt_layers``, ``seed`` …; heads: ``head`` ("nil" | "own"), ``accuracy``, ``ci95``; profile:
+  ``quantity``, ``layer``, ``measure``, ``value``, ``ci95``
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ Threads = option(
 
 @friendly_errors
 def train_command(
-    algo: option(str, "maml | fomaml | anil", "--algo") = "maml",
+    algo: option(
+        str, "maml | fomaml | anil | boil | multiclass | multitask | nil | random", "--algo"
+    ) = "maml",
     dataset: option(str, "omniglot | miniimagenet | sinusoid") = "omniglot",
     ways: option(OptInt, "N-way (default: 5; 1 for sinusoid).") = None,
     shots: option(OptInt, "K-shot (default: the preset's).") = None,
@@ -59,8 +61,12 @@ def train_command(
     data_dir: DataDir = None,
     download: option(bool, "Fetch Omniglot if missing.", "--download") = False,
     threads: Threads = 1,
+    adapt_layers: option(OptInt, "maml: inner loop adapts the top-k layers only.") = None,
+    head_input: option(str | None, "mean | flatten: conv4 maps before the head.") = None,
+    head_init: option(str | None, "xavier | zeros: the head's initialisation.") = None,
 ) -> None:
-    """Meta-train MAML / first-order MAML / ANIL; defaults are the paper's for the dataset."""
+    """Train MAML / FOMAML / ANIL / BOIL or a body-training regime (multiclass, multitask, NIL
+    training, random); defaults are the paper's for the dataset."""
     from repsim.meta import InnerLoop, checkpoint_paths, default_config, train
 
     check_device(device)
@@ -87,6 +93,9 @@ def train_command(
             "seed": seed,
             "val_every": val_every,
             "checkpoint_every": checkpoint_every,
+            "adapt_layers": adapt_layers,
+            "head_input": head_input,
+            "head_init": head_init,
         }.items()
         if v is not None
     }
@@ -118,7 +127,7 @@ def eval_command(
             metavar="CHECKPOINT",
         ),
     ],
-    head: option(str, "adapted | nil") = "adapted",
+    head: option(str, "adapted | own (the model's head, same) | nil") = "adapted",
     tasks: option(int, "Number of fixed test tasks.") = 600,
     inner_steps: option(OptInt, "Inner steps (default: config's test steps).") = None,
     freeze: option(str | None, "Layers frozen in the inner loop, e.g. conv1,conv2.") = None,

@@ -34,12 +34,23 @@ def reproduce_command(
     download: option(bool, "Fetch Omniglot if missing.", "--download") = False,
     steps: option(int | None, "Override the number of training iterations.") = None,
     threads: Threads = 1,
+    seeds: option(
+        str | None, "Training seeds: a count (3 = 0,1,2) or a list (0,4,7); mean ± std over them."
+    ) = None,
 ) -> None:
     """Run the whole study: train MAML+ANIL, evaluate MAML/ANIL/NIL, compare, ablate, report."""
     from repsim.study import run_study
 
     check_device(device)
     set_threads(threads)
+    if seeds is not None:
+        from repsim.study_seeds import parse_seeds, run_seeds
+
+        files = run_seeds(preset, parse_seeds(seeds), out_dir=out or Path(f"study-{preset}"),
+                          device=device, data_dir=data_dir, download=download, steps=steps,
+                          console=console)
+        console.print(f"seed summaries: {', '.join(str(p) for p in files.values())}")
+        return
     files = run_study(
         preset,
         out_dir=out or Path(f"study-{preset}"),

@@ -6,6 +6,7 @@ from repsim.meta.algorithms import meta_loss, nil_scores, task_eval, task_meta_l
 from repsim.meta.checkpoint import TrainedModel, build_model, checkpoint_paths, load_trained
 from repsim.meta.config import (
     ALGORITHMS,
+    BODY_REGIMES,
     DATASETS,
     PRESETS,
     InnerLoop,
@@ -20,6 +21,7 @@ from repsim.meta.train import TrainResult, train
 
 __all__ = [
     "ALGORITHMS",
+    "BODY_REGIMES",
     "DATASETS",
     "PRESETS",
     "EvalResult",

@@ -47,10 +47,20 @@ _STEP_FILE = re.compile(r"step_(\d+)\.pt$")
 
 
 def build_model(config: TrainConfig) -> nn.Module:
-    """A freshly initialised network for ``config`` (seeded by the caller)."""
+    """A freshly initialised network for ``config`` (seeded by the caller).
+
+    The head has ``config.classes`` outputs for multiclass pre-training (one per meta-training
+    class), ``config.ways`` otherwise; ``head_input`` and ``head_init`` apply when set.
+    """
     if config.dataset == "sinusoid":
         return SinusoidMLP()
-    return conv4_for(config.dataset, config.ways)
+    model = conv4_for(config.dataset, config.classes or config.ways, head_input=config.head_input)
+    if config.head_init == "zeros":
+        # A zero head makes every task's initial logits equal (no class favoured before the
+        # inner loop), the head-initialisation control of the conv4 investigation.
+        nn.init.zeros_(model.head.weight)
+        nn.init.zeros_(model.head.bias)
+    return model
 
 
 @dataclass

@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 __all__ = [
     "ALGORITHMS",
+    "BODY_REGIMES",
     "DATASETS",
+    "HEAD_INITS",
+    "META_ALGORITHMS",
     "PRESETS",
     "InnerLoop",
     "TrainConfig",
@@ -21,9 +24,16 @@ __all__ = [
     "default_config",
 ]
 
-Algorithm = Literal["maml", "fomaml", "anil"]
+Algorithm = Literal[
+    "maml", "fomaml", "anil", "boil", "multiclass", "multitask", "nil", "random"
+]
 Dataset = Literal["omniglot", "miniimagenet", "sinusoid"]
-ALGORITHMS: tuple[str, ...] = ("maml", "fomaml", "anil")
+#: Learners with an inner loop (MAML family, ANIL, BOIL): trained episodically through adaptation.
+META_ALGORITHMS: tuple[str, ...] = ("maml", "fomaml", "anil", "boil")
+#: The other body-training regimes of the paper's Table 5 (PAPER.md; :mod:`repsim.meta.regimes`).
+BODY_REGIMES: tuple[str, ...] = ("multiclass", "multitask", "nil", "random")
+ALGORITHMS: tuple[str, ...] = META_ALGORITHMS + BODY_REGIMES
+HEAD_INITS: tuple[str, ...] = ("xavier", "zeros")
 DATASETS: tuple[str, ...] = ("omniglot", "miniimagenet", "sinusoid")
 
 
@@ -66,11 +76,41 @@ class TrainConfig:
     checkpoint_every: int = 1_000
     log_every: int = 10
     vectorize: bool = True  # vmap over the tasks of a meta-batch (False: a per-task Python loop)
+    # Study options (issue 9). None everywhere means "as before", so checkpoints written before
+    # these fields existed load, resume and evaluate unchanged.
+    adapt_layers: int | None = None  # maml/fomaml: inner loop adapts only the top-k layers
+    head_input: Literal["mean", "flatten"] | None = None  # None: the dataset's (Omniglot: mean)
+    head_init: Literal["xavier", "zeros"] | None = None  # None: xavier (Finn et al.)
+    classes: int | None = None  # multiclass: head width = every meta-training class (set by train)
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(
                 f"unknown algorithm {self.algorithm!r}; valid: {', '.join(ALGORITHMS)}"
+            )
+        if self.adapt_layers is not None:
+            if self.algorithm not in ("maml", "fomaml"):
+                raise ValueError(
+                    f"adapt_layers (top-k inner loop) applies to maml/fomaml, not "
+                    f"{self.algorithm!r}; k=1 is ANIL, k=all is MAML"
+                )
+            if self.adapt_layers < 1:
+                raise ValueError(f"adapt_layers must be >= 1, got {self.adapt_layers}")
+        if self.head_input not in (None, "mean", "flatten"):
+            raise ValueError(f"head_input must be 'mean' or 'flatten', got {self.head_input!r}")
+        if self.head_init not in (None, *HEAD_INITS):
+            raise ValueError(
+                f"head_init must be one of {', '.join(HEAD_INITS)}, got {self.head_init!r}"
+            )
+        if self.classes is not None and (self.algorithm != "multiclass" or self.classes < 1):
+            raise ValueError(
+                f"classes (head width) is for multiclass pre-training only and must be >= 1; "
+                f"got classes={self.classes} with algorithm {self.algorithm!r}"
+            )
+        if self.algorithm in BODY_REGIMES and self.dataset == "sinusoid":
+            raise ValueError(
+                f"the {self.algorithm!r} regime is a classification regime (NIL head); "
+                "sinusoid regression has no classes"
             )
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; valid: {', '.join(DATASETS)}")
@@ -95,6 +135,13 @@ class TrainConfig:
     @property
     def first_order(self) -> bool:
         return self.algorithm == "fomaml"
+
+    @property
+    def own_head(self) -> bool:
+        """Whether the trained model has an N-way head of its own to test with (with its
+        test-time inner loop); multiclass, NIL training and random bodies are tested with the
+        NIL head only."""
+        return self.algorithm in META_ALGORITHMS or self.algorithm == "multitask"
 
     @property
     def task(self) -> Literal["classification", "regression"]:

@@ -95,6 +95,7 @@ def evaluate_tasks(
     chunk: int = 100,
     n_tasks: int | None = None,
     progress: Any = None,
+    adapt_layers: int | None = None,
 ) -> EvalResult:
     """Evaluate θ on a batch of tasks (an ``Episode`` with a leading task dimension), or on
     tasks ``0 .. n_tasks - 1`` of a sampler (anything with ``.batch(start, n)``).
@@ -102,11 +103,12 @@ def evaluate_tasks(
     Adapts θ on each task's support set as ``algorithm`` does (MAML: every layer not in
     ``frozen``; ANIL: the head), records the query metric after each inner step, and returns
     the per-task table. ``head="nil"`` replaces the head with the NIL cosine vote (no inner loop).
-    Runs under ``no_grad`` in chunks of ``chunk`` tasks vmapped together.
+    Runs under ``no_grad`` in chunks of ``chunk`` tasks vmapped together. ``adapt_layers``
+    restricts MAML's inner loop to the top k layers (a top-k trained model adapts as it trained).
     """
     if head not in ("adapted", "nil"):
         raise ValueError(f"head must be 'adapted' or 'nil', got {head!r}")
-    adapt_names = freeze_spec(model, algorithm=algorithm, frozen=frozen)
+    adapt_names = freeze_spec(model, algorithm=algorithm, frozen=frozen, adapt_layers=adapt_layers)
     params = detach_params(params)
     device = next(iter(params.values())).device
 
@@ -165,7 +167,7 @@ def evaluate_tasks(
 def evaluate_checkpoint(
     checkpoint: str | Any,
     *,
-    head: Literal["adapted", "nil"] = "adapted",
+    head: Literal["adapted", "nil", "own"] = "adapted",
     tasks: int = 600,
     inner_steps: int | None = None,
     inner_lr: float | None = None,
@@ -186,6 +188,8 @@ def evaluate_checkpoint(
     Defaults follow the checkpoint's config: its test-time inner steps and lr, its query count.
     The same ``seed`` always yields the same tasks (``repsim.meta.tasks.TEST_SEED`` by default).
     ``checkpoint`` is a path or an already loaded :class:`~repsim.meta.checkpoint.TrainedModel`.
+    ``head="own"`` (the same as ``"adapted"``) tests with the model's own head and its own
+    test-time inner loop; multiclass, NIL-trained and random bodies have none (NIL head only).
     """
     from repsim.meta.checkpoint import TrainedModel, load_trained
     from repsim.meta.tasks import TEST_SEED, task_source
@@ -196,6 +200,13 @@ def evaluate_checkpoint(
         else load_trained(checkpoint, device=device, config=config)
     )
     cfg = trained.config
+    if head == "own":
+        head = "adapted"
+    if head == "adapted" and not cfg.own_head:
+        raise ValueError(
+            f"a {cfg.algorithm!r} body has no N-way head of its own to test with; "
+            "use the NIL head (--head nil)"
+        )
     if tasks < 1:
         raise ValueError(f"tasks must be >= 1, got {tasks}")
     seed = TEST_SEED if seed is None else seed
@@ -217,6 +228,7 @@ def evaluate_checkpoint(
         ways=cfg.ways,
         n_tasks=tasks,
         progress=progress,
+        adapt_layers=cfg.adapt_layers,
     )
     extra = {
         "algorithm": cfg.algorithm,

@@ -162,19 +162,43 @@ def detach_params(params: Mapping[str, Tensor]) -> Params:
     return {k: v.detach() for k, v in params.items()}
 
 
-def freeze_spec(model: nn.Module, *, algorithm: str, frozen: Iterable[str] = ()) -> tuple[str, ...]:
+def freeze_spec(
+    model: nn.Module,
+    *,
+    algorithm: str,
+    frozen: Iterable[str] = (),
+    adapt_layers: int | None = None,
+) -> tuple[str, ...]:
     """Parameter names the inner loop adapts for ``algorithm`` with ``frozen`` layers held fixed.
 
-    MAML / FOMAML adapt every layer; ANIL adapts the ``head`` only. Layers named in ``frozen``
-    are removed from the adapted set (the paper's freezing ablation).
+    MAML / FOMAML adapt every layer, or only the top ``adapt_layers`` layers when given
+    (k = 1: the head alone, as ANIL; k = all: MAML); ANIL (and the multitask regime, whose
+    shared head is fine-tuned at test) adapts the ``head`` only; BOIL adapts the body and keeps
+    the head fixed; multiclass, NIL-trained and random bodies have no inner loop. Layers named
+    in ``frozen`` are removed from the adapted set (the paper's freezing ablation).
     """
     frozen = validate_layers(model, frozen, what="frozen layer")
     params = dict(model.named_parameters())
+    names = layer_names(model)
     if algorithm in ("maml", "fomaml"):
-        layers = [name for name in layer_names(model) if name not in frozen]
-    elif algorithm in ("anil", "nil"):
+        if adapt_layers is not None and not 1 <= adapt_layers <= len(names):
+            raise ValueError(
+                f"adapt_layers must be in 1..{len(names)} for this model (layers "
+                f"{list(names)}), got {adapt_layers}"
+            )
+        top = names if adapt_layers is None else names[len(names) - adapt_layers :]
+        layers = [name for name in top if name not in frozen]
+    elif algorithm in ("anil", "nil", "multitask"):
+        # "nil" here is the ANIL-trained model of the paper's NIL (its head adapts when asked);
+        # a NIL-*trained* body is evaluated with the NIL head, which has no inner loop.
         layers = [] if "head" in frozen else ["head"]
+    elif algorithm == "boil":
+        layers = [name for name in names if name != "head" and name not in frozen]
+    elif algorithm in ("multiclass", "random"):
+        layers = []
     else:
-        raise ValueError(f"unknown algorithm {algorithm!r}; valid: maml, fomaml, anil")
+        raise ValueError(
+            f"unknown algorithm {algorithm!r}; valid: maml, fomaml, anil, boil, multiclass, "
+            "multitask, nil, random"
+        )
     return params_in_layers(params, layers)
-

@@ -22,7 +22,6 @@ import torch
 
 from repsim._io import atomic_write_bytes, atomic_write_json, load_checkpoint, run_manifest
 from repsim._progress import tqdm
-from repsim.meta.algorithms import meta_loss
 from repsim.meta.checkpoint import (
     FORMAT,
     build_model,
@@ -33,6 +32,7 @@ from repsim.meta.config import TrainConfig, config_to_dict
 from repsim.meta.distributed import from_env
 from repsim.meta.evaluate import evaluate_tasks
 from repsim.meta.inner import freeze_spec
+from repsim.meta.regimes import resolve_config, training_loss, training_source
 from repsim.meta.tasks import VAL_SEED_OFFSET, task_source
 
 __all__ = ["TrainResult", "train"]
@@ -70,7 +70,8 @@ def train(
     max_seconds: float | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
-    """Meta-train a MAML / FOMAML / ANIL learner as ``config`` says; return where it saved.
+    """Train a learner as ``config`` says (MAML / FOMAML / ANIL / BOIL / top-k MAML, or a
+    body-training regime of :mod:`repsim.meta.regimes`); return where it saved.
 
     Writes ``out_dir/checkpoints/step_XXXXXX.pt`` every ``config.checkpoint_every`` steps and at
     the end (atomically), ``metrics.csv`` (train loss/metric every ``log_every`` steps,
@@ -112,9 +113,8 @@ def _train(
     on_step: Callable[[int], None] | None,
 ) -> TrainResult:
     device = world.device
-    train_tasks = task_source(
-        config, split="train", seed=config.seed, data_dir=data_dir, download=download
-    )
+    train_tasks = training_source(config, seed=config.seed, data_dir=data_dir, download=download)
+    config = resolve_config(config, train_tasks)  # multiclass: the head's width
     val_tasks = task_source(
         config, split="val", seed=config.seed + VAL_SEED_OFFSET, data_dir=data_dir
     )
@@ -159,7 +159,9 @@ def _train(
             ),
         )
     params = dict(model.named_parameters())
-    adapt_names = freeze_spec(model, algorithm=config.algorithm)
+    adapt_names = freeze_spec(
+        model, algorithm=config.algorithm, adapt_layers=config.adapt_layers
+    )
     metric = "accuracy" if config.task == "classification" else "mse"
 
     def checkpoint(step: int) -> Path:
@@ -195,6 +197,8 @@ def _train(
             params,
             val_batch,
             algorithm=config.algorithm,
+            adapt_layers=config.adapt_layers,
+            head="adapted" if config.own_head else "nil",
             steps=config.test_inner_steps,
             lr=config.inner.lr,
             task=config.task,
@@ -229,27 +233,18 @@ def _train(
     trainable = [p for p in model.parameters() if p.requires_grad]
     first, count = world.shard(config.meta_batch)  # this rank's tasks of every meta-batch
     try:
-        if start_step == 0:
-            validate(0)
-        while step < config.steps and not stop["now"]:
+        if start_step == 0 and not any(r["step"] == 0 for r in records):
+            validate(0)  # not again when resuming a run saved at step 0 (the random regime)
+        # the random regime is the initialised body itself: its only checkpoint is step 0
+        last_step = 0 if config.algorithm == "random" else config.steps
+        while step < last_step and not stop["now"]:
             optimizer.zero_grad(set_to_none=True)
             sums = [0.0, 0.0]  # this rank's Σ task loss, Σ task metric
             if count:
+                # Multiclass slots are split the same way; its batch-statistics BatchNorm then
+                # sees each rank's share only (as plain DDP without SyncBatchNorm would).
                 batch = train_tasks.batch(step * config.meta_batch + first, count).to(device)
-                loss, value = meta_loss(
-                    model,
-                    params,
-                    batch.support_x,
-                    batch.support_y,
-                    batch.query_x,
-                    batch.query_y,
-                    steps=config.inner.steps,
-                    lr=config.inner.lr,
-                    adapt_names=adapt_names,
-                    first_order=config.first_order,
-                    task=config.task,
-                    vectorize=config.vectorize,
-                )
+                loss, value = training_loss(config, model, params, batch, adapt_names=adapt_names)
                 # Σ over this rank's tasks / meta_batch: summed over ranks, the 1-rank mean.
                 (loss * (count / config.meta_batch)).backward()
                 sums = [loss.item() * count, value.item() * count]

@@ -16,9 +16,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-__all__ = ["BODY_LAYERS", "BatchStatNorm2d", "Conv4", "ConvBlock", "conv4_for"]
+__all__ = ["BODY_LAYERS", "HEAD_INPUTS", "BatchStatNorm2d", "Conv4", "ConvBlock", "conv4_for"]
 
 BODY_LAYERS: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4")
+HEAD_INPUTS: tuple[str, ...] = ("mean", "flatten")
 
 
 class BatchStatNorm2d(nn.Module):
@@ -80,6 +81,11 @@ class Conv4(nn.Module):
         ``"miniimagenet"``: 2x2 max-pool and flattened features before the head (32·5·5 = 800).
     image_size : int, default=28
         Input height = width; fixes the head's input width in the flatten variant.
+    head_input : {"mean", "flatten"}, optional
+        What the head sees: the spatial mean of conv4's maps (``hidden`` features) or the maps
+        flattened (``hidden·h·w``). Default: the variant's own (mean for Omniglot, flatten for
+        MiniImageNet). Omniglot with ``"flatten"`` (64·2·2 = 256 features) is the control of the
+        conv4 investigation (PAPER.md, "A finding of this project").
 
     Notes
     -----
@@ -95,23 +101,28 @@ class Conv4(nn.Module):
         hidden: int = 64,
         variant: Literal["omniglot", "miniimagenet"] = "omniglot",
         image_size: int = 28,
+        head_input: Literal["mean", "flatten"] | None = None,
     ) -> None:
         super().__init__()
         if variant not in ("omniglot", "miniimagenet"):
             raise ValueError(f"Conv4 variant must be 'omniglot' or 'miniimagenet', got {variant!r}")
+        if head_input is None:
+            head_input = "mean" if variant == "omniglot" else "flatten"
+        if head_input not in HEAD_INPUTS:
+            raise ValueError(f"Conv4 head_input must be one of {HEAD_INPUTS}, got {head_input!r}")
         self.variant = variant
+        self.head_input = head_input
         max_pool = variant == "miniimagenet"
         self.conv1 = ConvBlock(in_channels, hidden, max_pool=max_pool)
         self.conv2 = ConvBlock(hidden, hidden, max_pool=max_pool)
         self.conv3 = ConvBlock(hidden, hidden, max_pool=max_pool)
         self.conv4 = ConvBlock(hidden, hidden, max_pool=max_pool)
-        if max_pool:
-            side = image_size
-            for _ in range(4):
-                side //= 2
-            self.feature_dim = hidden * side * side
-        else:
-            self.feature_dim = hidden
+        side = image_size
+        for _ in range(4):
+            # max-pool floors (84 → 42 → 21 → 10 → 5); a stride-2 3x3 conv with padding 1 rounds
+            # up (28 → 14 → 7 → 4 → 2)
+            side = side // 2 if max_pool else (side + 1) // 2
+        self.feature_dim = hidden * side * side if head_input == "flatten" else hidden
         self.head = nn.Linear(self.feature_dim, ways)
         nn.init.xavier_uniform_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -119,7 +130,11 @@ class Conv4(nn.Module):
     def body(self, x: Tensor) -> Tensor:
         """Penultimate features: ``(batch, C, H, W)`` → ``(batch, feature_dim)``."""
         h = self.conv4(self.conv3(self.conv2(self.conv1(x))))  # (batch, hidden, h, w)
-        if self.variant == "omniglot":
+        return self._head_features(h)
+
+    def _head_features(self, h: Tensor) -> Tensor:
+        """conv4's maps ``(batch, hidden, h, w)`` → what the head reads."""
+        if self.head_input == "mean":
             return h.mean(dim=(2, 3))  # (batch, hidden): Finn et al. reduce_mean for Omniglot
         return h.flatten(1)  # (batch, hidden * h * w)
 
@@ -142,16 +157,22 @@ class Conv4(nn.Module):
             for name in BODY_LAYERS:
                 h = getattr(self, name)(h)
                 layers[name] = h
-            pooled = h.mean(dim=(2, 3)) if self.variant == "omniglot" else h.flatten(1)
-            layers["head"] = self.head(pooled)
+            layers["head"] = self.head(self._head_features(h))
             return layers
         raise ValueError(f"output must be 'logits', 'features' or 'layers', got {output!r}")
 
 
-def conv4_for(dataset: str, ways: int) -> Conv4:
-    """The paper's network for ``dataset`` ("omniglot" or "miniimagenet") and ``ways`` classes."""
+def conv4_for(
+    dataset: str, ways: int, *, head_input: Literal["mean", "flatten"] | None = None
+) -> Conv4:
+    """The paper's network for ``dataset`` ("omniglot" or "miniimagenet") and ``ways`` classes.
+
+    ``head_input`` overrides what the head reads (see :class:`Conv4`); None keeps the paper's.
+    """
     if dataset == "omniglot":
-        return Conv4(1, ways, hidden=64, variant="omniglot", image_size=28)
+        return Conv4(1, ways, hidden=64, variant="omniglot", image_size=28, head_input=head_input)
     if dataset == "miniimagenet":
-        return Conv4(3, ways, hidden=32, variant="miniimagenet", image_size=84)
+        return Conv4(
+            3, ways, hidden=32, variant="miniimagenet", image_size=84, head_input=head_input
+        )
     raise ValueError(f"no conv network for dataset {dataset!r}; valid: 'omniglot', 'miniimagenet'")

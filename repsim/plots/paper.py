@@ -21,6 +21,7 @@ __all__ = [
     "SIMILARITY_EXPECTATION",
     "SOURCE",
     "SPEEDUP",
+    "TABLE5",
     "Setting",
     "accuracy_table",
     "between_models_table",
@@ -52,6 +53,16 @@ ACCURACY: MappingProxyType[str, dict[Setting, tuple[float, float]]] = MappingPro
 #: head is NIL itself (48.0 / 62.2), so only the MAML body needs its own entry.
 NIL_HEAD_BODIES: MappingProxyType[str, dict[Setting, float]] = MappingProxyType({
     "MAML body, NIL head": {("miniimagenet", 5, 1): 48.4, ("miniimagenet", 5, 5): 61.5},
+})
+
+#: Table 5: every body tested with the NIL head (MiniImageNet 5w1s / 5w5s, %), keyed by the
+#: ``regime`` names of :func:`repsim.analyses.regimes.regime_name`.
+TABLE5: MappingProxyType[str, dict[Setting, float]] = MappingProxyType({
+    regime: {("miniimagenet", 5, 1): one, ("miniimagenet", 5, 5): five}
+    for regime, (one, five) in {
+        "MAML": (48.4, 61.5), "ANIL": (48.0, 62.2), "multiclass": (39.7, 54.4),
+        "multitask": (26.5, 34.2), "random": (32.9, 43.2), "NIL training": (38.3, 43.0),
+    }.items()
 })
 
 #: Table 1: MAML-trained model, first k conv layers frozen at test time -> accuracy %.

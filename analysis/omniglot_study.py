@@ -1,0 +1,165 @@
+"""The Omniglot study of issue 9: seeds, Table 5 regimes, interpolation, medium shot, conv4.
+
+    python analysis/omniglot_study.py --root runs/omniglot-study --data-dir ../shared/data \\
+        [--groups seeds,regimes,interpolation,shots,conv4] [--seeds 0,1,2] [--shard 0/2]
+        [--steps N] [--max-minutes M] [--stage train|analyse|tables|all]
+
+Every run is a ``repsim train`` directory ``ROOT/<run>/seed<s>/`` with its analyses in
+``analysis/``; finished runs and analyses are skipped, interrupted ones resume, so the command
+can be rerun (or killed) at any time. ``--shard i/n`` gives process ``i`` every n-th run: start
+one process per core (``--shard 0/2`` and ``--shard 1/2``, one thread each) to use both cores.
+``--stage tables`` (run once, after the shards) gathers the tables, summaries and figures into
+``ROOT/tables`` and ``ROOT/figures``; the between-seed similarity of MAML and ANIL is part of
+it. ``docs/study_plan.md`` gives the grid's cost and the cheapest settings per question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from repsim._io import atomic_write_json
+from repsim.analyses.seeds import between_seeds, body_average, pair_summary
+from repsim.analyses.tables import write_table
+from repsim.cli._common import set_threads
+from repsim.meta import PRESETS, InnerLoop
+from repsim.study_runs import (
+    StudyRun,
+    analyse_run,
+    checkpoint_index,
+    draw_study,
+    final_checkpoint,
+    gather_tables,
+    train_run,
+    with_seed,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = dataclasses.replace(PRESETS["omniglot-5w1s"], checkpoint_every=1000, val_every=1000)
+#: Training lengths. "long" (the shipped study's 8000 steps) for the headline numbers: seeds
+#: and the Table 5 regimes, whose budget of examples must match MAML's and ANIL's. "short" for
+#: the questions about *how* the inner loop works (interpolation, medium shot, conv4): the
+#: shipped MAML already shows the conv4 effect at 500-2000 steps (head-only accuracy 45% at
+#: 500, 42% at 2000, 36% at 8000), so 2000 steps answer them at a quarter of the cost. Runs
+#: compared in one figure always share their length (each question has its own MAML/ANIL).
+STEPS = {"long": 8000, "short": 2000}
+
+
+def _run(name: str, groups: tuple[str, ...], steps: int, condition: str = "", *,
+         compare_query: int = 15, **changes: object) -> StudyRun:
+    cfg = dataclasses.replace(BASE, steps=steps, **changes)
+    return StudyRun(name, cfg, groups, condition, compare_query=compare_query)
+
+
+def grid(groups: set[str], steps: int | None = None) -> list[StudyRun]:
+    """The study's runs for seed 0 (one entry per config, shared across the questions)."""
+    long, short = (steps, steps) if steps else (STEPS["long"], STEPS["short"])
+    runs: dict[str, StudyRun] = {}
+
+    def add(run: StudyRun) -> None:
+        wanted = tuple(g for g in run.groups if g in groups)
+        if not wanted:
+            return
+        if run.name in runs:  # one run serving several questions
+            old = runs[run.name]
+            wanted = tuple(dict.fromkeys(old.groups + wanted))
+        runs[run.name] = dataclasses.replace(run, groups=wanted)
+
+    add(_run("maml-5w1s", ("seeds", "regimes"), long))
+    add(_run("anil-5w1s", ("seeds", "regimes"), long, algorithm="anil"))
+    for algorithm in ("multiclass", "multitask", "nil", "random"):
+        add(_run(f"{algorithm}-5w1s", ("regimes",), long, algorithm=algorithm))
+    add(_run("maml-5w1s-short", ("interpolation", "shots", "conv4"), short, "baseline"))
+    add(_run("anil-5w1s-short", ("interpolation", "shots"), short, algorithm="anil"))
+    for k in (2, 3, 4):
+        add(_run(f"top{k}-5w1s-short", ("interpolation",), short, adapt_layers=k))
+    add(_run("boil-5w1s-short", ("interpolation",), short, algorithm="boil"))
+    # Omniglot has 20 drawings per character: shots + query <= 20, so 20 shots cannot be
+    # trained; 15 shots with 5 queries is the largest medium-shot setting. Meta-batches shrink
+    # as shots grow (16, 8, 8 tasks) to keep a step affordable on a CPU.
+    for shots, query, meta_batch in ((5, 5, 16), (10, 10, 8), (15, 5, 8)):
+        for algorithm in ("maml", "anil"):
+            add(_run(f"{algorithm}-5w{shots}s-short", ("shots",), short, algorithm=algorithm,
+                     shots=shots, query=query, meta_batch=meta_batch,
+                     compare_query=min(15, 20 - shots)))
+    for preset in ("omniglot-20w1s", "omniglot-20w5s"):
+        for algorithm in ("maml", "anil"):
+            cfg = dataclasses.replace(PRESETS[preset], algorithm=algorithm, steps=short,
+                                      checkpoint_every=1000, val_every=1000)
+            add(StudyRun(f"{algorithm}-20w{cfg.shots}s-short", cfg, ("shots",),
+                         compare_query=min(15, 20 - cfg.shots)))
+    add(_run("maml-5w1s-flatten", ("conv4",), short, "flatten before head",
+             head_input="flatten"))
+    add(_run("maml-5w1s-zerohead", ("conv4",), short, "zero head init", head_init="zeros"))
+    add(_run("maml-5w1s-lr0.1", ("conv4",), short, "inner lr 0.1", inner=InnerLoop(1, 0.1)))
+    add(_run("maml-5w1s-5steps", ("conv4",), short, "5 steps, lr 0.1",
+             inner=InnerLoop(5, 0.1), test_inner_steps=5))
+    return list(runs.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT / "runs" / "omniglot-study")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--groups", default="seeds,regimes,interpolation,shots,conv4")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--shard", default="0/1", help="i/n: this process takes every n-th run")
+    parser.add_argument("--steps", type=int, default=None, help="override every run's steps")
+    parser.add_argument("--max-minutes", type=float, default=None, help="per training call")
+    parser.add_argument("--stage", default="all", choices=["train", "analyse", "tables", "all"])
+    parser.add_argument("--tasks", type=int, default=600, help="test tasks per accuracy")
+    parser.add_argument("--compare-tasks", type=int, default=100, help="tasks for θ vs θ'")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated substrings: keep the runs whose name has one")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (e.g. the 20-way MAML runs)")
+    parser.add_argument("--list", action="store_true", help="print the runs and exit")
+    args = parser.parse_args()
+    set_threads(1)
+    groups = set(args.groups.split(","))
+    seeds = [int(x) for x in args.seeds.split(",")]
+    runs = [dataclasses.replace(with_seed(r, seed), tasks=args.tasks,
+                                compare_tasks=args.compare_tasks)
+            for seed in seeds for r in grid(groups, args.steps)]
+    if args.only:
+        runs = [r for r in runs if any(part in r.name for part in args.only.split(","))]
+    if args.list:
+        for r in runs:
+            print(f"{r.name:22s} seed {r.config.seed}  {r.config.steps:6d} steps  {r.groups}")
+        return
+    index, count = (int(x) for x in args.shard.split("/"))
+    mine = runs[index::count]
+    if args.stage in ("train", "all"):
+        for run in mine:
+            print(f"train {run.name} seed {run.config.seed}", flush=True)
+            train_run(run, args.root, data_dir=args.data_dir, max_minutes=args.max_minutes,
+                      device=args.device)
+    if args.stage in ("analyse", "all"):
+        for run in mine:
+            if final_checkpoint(args.root, run) is not None:
+                print(f"analyse {run.name} seed {run.config.seed}", flush=True)
+                analyse_run(run, args.root, data_dir=args.data_dir, device=args.device)
+    if args.stage == "tables" or (args.stage == "all" and count == 1):
+        tables = args.root / "tables"
+        files = gather_tables(args.root, runs, tables)
+        between = tables / "between_seeds.json"
+        models = {(r.config.algorithm, r.config.seed): final_checkpoint(args.root, r)
+                  for r in runs if r.name in ("maml-5w1s", "anil-5w1s") and "seeds" in r.groups}
+        models = {k: v for k, v in models.items() if v is not None}
+        if "seeds" in groups and len(models) >= 2 and not between.exists():
+            frame = between_seeds(models, tasks=args.compare_tasks, data_dir=args.data_dir)
+            write_table(frame, between, manifest=frame.attrs["manifest"])
+        if between.exists():
+            from repsim.analyses.tables import read_table
+
+            averaged = body_average(read_table(between)[0])
+            write_table(pair_summary(averaged), tables / "between_seeds_summary")
+        files.update(draw_study(tables, args.root / "figures"))
+        files["index"] = atomic_write_json(args.root / "index.json",
+                                           {"checkpoints": checkpoint_index(args.root, runs)})
+        for name, path in sorted(files.items()):
+            print(f"{name}: {path}")
+
+
+if __name__ == "__main__":
+    main()

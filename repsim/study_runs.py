@@ -1,0 +1,248 @@
+"""Runs of a multi-question study: train each, analyse each once, gather tidy tables, draw.
+
+A study is a list of :class:`StudyRun` (a training config, the question group it answers and
+the condition it stands for). Each run lives in ``ROOT/<name>/seed<s>/`` (a ``repsim train``
+run directory) and keeps its analyses in ``analysis/`` beside its checkpoints; every step is
+skipped when its file exists, so a study is resumable at any point and two processes can share
+the work (``shard``). :func:`gather_tables` and :func:`draw_study` then build the study's
+seed tables, summaries and figures from those files only.
+
+These functions schedule library calls and never reach into them, so a sweep runner (local
+pool, Ray) can call :func:`train_run` / :func:`analyse_run` per run instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from repsim._io import run_manifest
+from repsim.analyses.ablate import ablate
+from repsim.analyses.regimes import adaptation_profile, evaluate_heads, regime_name
+from repsim.analyses.seeds import seed_summary
+from repsim.analyses.tables import read_table, write_table
+from repsim.meta import TrainConfig, train
+from repsim.meta.checkpoint import checkpoint_paths
+
+__all__ = ["StudyRun", "analyse_run", "checkpoint_index", "draw_study", "final_checkpoint",
+           "gather_tables", "run_dir", "train_run"]
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One training run of the study and what it is for."""
+
+    name: str  # folder name, unique per config (without the seed)
+    config: TrainConfig
+    groups: tuple[str, ...]  # questions it answers: seeds, regimes, interpolation, shots, conv4
+    condition: str = ""  # its label in the conv4 investigation
+    tasks: int = 600  # test tasks for the accuracies
+    compare_tasks: int = 100
+    compare_query: int = 15  # comparison query per class (Omniglot: shots + query <= 20)
+
+
+def run_dir(root: str | Path, run: StudyRun) -> Path:
+    return Path(root) / run.name / f"seed{run.config.seed}"
+
+
+def final_checkpoint(root: str | Path, run: StudyRun) -> Path | None:
+    """The run's last checkpoint when it reached its steps (step 0 for the random body)."""
+    found = checkpoint_paths(run_dir(root, run))
+    if not found:
+        return None
+    step, path = found[-1]
+    target = 0 if run.config.algorithm == "random" else run.config.steps
+    return path if step >= target else None
+
+
+def train_run(run: StudyRun, root: str | Path, *, data_dir: str | Path | None = None,
+              max_minutes: float | None = None, progress: bool = False,
+              device: str = "cpu") -> Path | None:
+    """Train (or resume) ``run`` unless finished; return its final checkpoint (None: stopped
+    early by ``max_minutes``; the next call resumes)."""
+    done = final_checkpoint(root, run)
+    if done is not None:
+        return done
+    train(run.config, out_dir=run_dir(root, run), resume=True, data_dir=data_dir,
+          progress=progress, device=device,
+          max_seconds=None if max_minutes is None else 60 * max_minutes)
+    return final_checkpoint(root, run)
+
+
+def analyse_run(run: StudyRun, root: str | Path, *, data_dir: str | Path | None = None,
+                device: str = "cpu") -> dict[str, Path]:
+    """Heads, adaptation profile and freezing ablation of a finished run (each once)."""
+    ckpt = final_checkpoint(root, run)
+    if ckpt is None:
+        raise ValueError(f"{run_dir(root, run)} has not finished training ({run.config.steps} "
+                         "steps); train it first")
+    out = run_dir(root, run) / "analysis"
+    files: dict[str, Path] = {}
+    jobs: list[tuple[str, Any]] = [
+        ("heads", lambda: evaluate_heads(ckpt, tasks=run.tasks, data_dir=data_dir,
+                                         device=device))]
+    if run.config.own_head:
+        jobs.append(("profile", lambda: adaptation_profile(
+            ckpt, tasks=run.tasks, compare_tasks=run.compare_tasks,
+            compare_query=run.compare_query, data_dir=data_dir, device=device)))
+    if "interpolation" in run.groups:
+        jobs.append(("ablate", lambda: ablate(ckpt, tasks=run.tasks, data_dir=data_dir,
+                                              device=device)))
+    for stem, job in jobs:
+        path = out / f"{stem}.json"
+        if not path.exists():
+            frame = job()
+            write_table(frame, path, manifest={**run_manifest(seed=run.config.seed),
+                                               "run": run.name, "groups": list(run.groups),
+                                               **frame.attrs.get("manifest", {})})
+        files[stem] = path
+    return files
+
+
+def _read_all(root: Path, runs: Sequence[StudyRun], stem: str, group: str) -> pd.DataFrame:
+    frames = []
+    for run in runs:
+        path = run_dir(root, run) / "analysis" / f"{stem}.json"
+        if group in run.groups and path.exists():
+            frames.append(read_table(path)[0].assign(run=run.name, condition=run.condition,
+                                                     seed=run.config.seed))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _freezing_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ablation rows → ``n_frozen`` (body layers conv1..k frozen), adapted head only. A model
+    whose inner loop only adapts the head (ANIL) is flat by construction: its one row serves
+    every k."""
+    rows = frame[frame["head"] == "adapted"].copy()
+    rows["n_frozen"] = rows["frozen"].map(len)
+    flat = rows.groupby(["run", "seed"])["n_frozen"].transform("nunique") == 1
+    expanded = [rows[~flat]] + [rows[flat].assign(n_frozen=k) for k in range(5)]
+    return pd.concat(expanded, ignore_index=True)
+
+
+def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Path
+                  ) -> dict[str, Path]:
+    """Per-seed tables and their seed summaries for every question group with results."""
+    root, out = Path(root), Path(out_dir)
+    manifest = run_manifest(seed=None, runs=[r.name for r in runs], root=str(root))
+    files: dict[str, Path] = {}
+
+    def emit(stem: str, frame: pd.DataFrame, by: list[str], value: str) -> None:
+        if frame.empty:
+            return
+        files[stem] = write_table(frame, out / stem, manifest=manifest)
+        files[f"{stem}_summary"] = write_table(seed_summary(frame, by=by, value=value),
+                                               out / f"{stem}_summary", manifest=manifest)
+
+    heads = _read_all(root, runs, "heads", "regimes")
+    emit("regimes", heads, ["regime", "head"], "accuracy")
+    profile = _read_all(root, runs, "profile", "interpolation")
+    if not profile.empty:
+        acc = profile[profile["quantity"] == "accuracy"]
+        emit("interpolation_accuracy", acc, ["regime"], "value")
+        sim = profile[profile["quantity"] == "similarity"]
+        emit("interpolation_similarity", sim, ["regime", "layer", "measure"], "value")
+    frz = _read_all(root, runs, "ablate", "interpolation")
+    if not frz.empty:
+        frz = _freezing_rows(frz)
+        frz["regime"] = frz["run"].map({r.name: regime_name(r.config) for r in runs})
+        emit("interpolation_freezing", frz, ["regime", "n_frozen"], "accuracy")
+    for group, by in (("shots", ["algorithm", "ways", "shots", "quantity", "layer", "measure"]),
+                      ("conv4", ["condition", "quantity", "layer", "measure"])):
+        frame = _read_all(root, runs, "profile", group)
+        if not frame.empty:
+            frame = frame[(frame["quantity"] != "similarity") | (frame["measure"] == "cka")]
+            emit(group, frame, by, "value")
+    return files
+
+
+def draw_study(tables_dir: str | Path, fig_dir: str | Path) -> dict[str, Path]:
+    """The study figures the tables in ``tables_dir`` allow (PNG + PDF + caption each)."""
+    from repsim.plots import study as P
+    from repsim.plots.style import save_figure
+
+    tables, out = Path(tables_dir), Path(fig_dir)
+    made: dict[str, Path] = {}
+
+    def have(stem: str) -> pd.DataFrame | None:
+        path = tables / f"{stem}_summary.json"
+        return read_table(path)[0] if path.exists() else None
+
+    if (t := have("regimes")) is not None:
+        made["regimes"] = save_figure(P.regimes(t), out / "regimes",
+                                      caption="Table 5 regimes from `regimes_summary.json`.")[0]
+        write_table(P.regimes_table(t), tables / "regimes_display")
+    parts = [have(s) for s in ("interpolation_accuracy", "interpolation_similarity",
+                               "interpolation_freezing")]
+    if all(p is not None for p in parts):
+        acc, sim, frz = parts
+        made["interpolation"] = save_figure(P.interpolation(acc, sim, frz), out / "interpolation",
+                                            caption="Top-k MAML and BOIL between rapid learning "
+                                            "and feature reuse (interpolation_*_summary.json).")[0]
+    if (t := have("between_seeds")) is not None:
+        from repsim.plots.seeds import between_seeds
+
+        made["between_seeds"] = save_figure(between_seeds(t), out / "between_seeds",
+                                            caption="Body-averaged similarity between "
+                                            "independently trained models "
+                                            "(`between_seeds_summary.json`).")[0]
+    if (t := have("shots")) is not None:
+        made["shots"] = save_figure(P.shots_and_ways(t), out / "medium_shot",
+                                    caption="Medium-shot quantities from `shots_summary.json`.")[0]
+    if (t := have("conv4")) is not None:
+        t = t[t["layer"].isna() | (t["layer"] == "conv4")]
+        made["conv4"] = save_figure(P.conditions(t), out / "conv4_investigation",
+                                    caption="Controlled conditions from `conv4_summary.json`.")[0]
+    return made
+
+
+def checkpoint_index(root: str | Path, runs: Sequence[StudyRun]) -> list[dict[str, Any]]:
+    """One entry per finished run's checkpoint with every number reported from it.
+
+    Each entry: ``path``, ``run``, ``setting`` (dataset ways shots), ``algorithm``, ``regime``,
+    ``seed``, ``steps``, ``groups`` and ``figures``: one record per reported number with
+    ``metric`` (``accuracy`` with its ``head``, or a profile ``quantity`` with ``layer`` /
+    ``measure`` / ``frozen``), ``value``, ``ci95``, ``tasks``, ``test_seed``. Anyone can
+    re-evaluate a claim from the checkpoint and these settings.
+    """
+    from repsim.meta.tasks import TEST_SEED
+
+    entries = []
+    for run in runs:
+        ckpt = final_checkpoint(root, run)
+        if ckpt is None:
+            continue
+        cfg, figures = run.config, []
+        analysis = run_dir(root, run) / "analysis"
+        for stem in ("heads", "profile", "ablate"):
+            if not (analysis / f"{stem}.json").exists():
+                continue
+            frame, manifest = read_table(analysis / f"{stem}.json")
+            test_seed = manifest.get("test_seed", TEST_SEED)
+            for row in frame.to_dict("records"):
+                record = {"source": stem, "value": row.get("value", row.get("accuracy")),
+                          "ci95": row.get("ci95"), "tasks": row.get("tasks"),
+                          "test_seed": test_seed}
+                if stem == "profile":
+                    record.update(metric=row["quantity"], layer=row.get("layer"),
+                                  measure=row.get("measure"))
+                else:
+                    record.update(metric="accuracy", head=row.get("head"),
+                                  frozen=row.get("frozen"))
+                figures.append(record)
+        entries.append({"path": str(ckpt), "run": run.name,
+                        "setting": f"{cfg.dataset} {cfg.ways}w{cfg.shots}s",
+                        "algorithm": cfg.algorithm, "regime": regime_name(cfg),
+                        "seed": cfg.seed, "steps": int(ckpt.stem.split("_")[-1]),
+                        "groups": list(run.groups), "figures": figures})
+    return entries
+
+
+def with_seed(run: StudyRun, seed: int) -> StudyRun:
+    """``run`` for training seed ``seed``."""
+    return dataclasses.replace(run, config=dataclasses.replace(run.config, seed=seed))

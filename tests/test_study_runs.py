@@ -1,0 +1,89 @@
+"""The study runner (issue 9): train, analyse, gather, draw; a rerun only does what is missing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from repsim.analyses.tables import read_table
+from repsim.meta import TrainConfig
+from repsim.study_runs import (
+    StudyRun,
+    analyse_run,
+    checkpoint_index,
+    draw_study,
+    final_checkpoint,
+    gather_tables,
+    run_dir,
+    train_run,
+    with_seed,
+)
+
+BASE = TrainConfig(steps=2, meta_batch=2, val_tasks=4, val_every=2, checkpoint_every=2)
+
+
+def _runs() -> list[StudyRun]:
+    small = {"tasks": 6, "compare_tasks": 2}
+    base = [
+        StudyRun("maml", BASE, ("regimes", "interpolation", "conv4", "shots"), "baseline",
+                 **small),
+        StudyRun("anil", dataclasses.replace(BASE, algorithm="anil"),
+                 ("regimes", "interpolation", "shots"), **small),
+        StudyRun("random", dataclasses.replace(BASE, algorithm="random"), ("regimes",), **small),
+        StudyRun("top2", dataclasses.replace(BASE, adapt_layers=2), ("interpolation",), **small),
+        StudyRun("flat", dataclasses.replace(BASE, head_input="flatten"), ("conv4",),
+                 "flatten before head", **small),
+    ]
+    return [with_seed(r, s) for s in (0, 1) for r in base]
+
+
+@pytest.mark.slow
+def test_study_runs_end_to_end_and_resume(tmp_path, shared_data_dir):
+    root, runs = tmp_path / "root", _runs()
+    # "interrupted": only the first half trained and analysed
+    for run in runs[:5]:
+        assert train_run(run, root, data_dir=shared_data_dir) is not None
+        analyse_run(run, root, data_dir=shared_data_dir)
+    stamps = {r.name: final_checkpoint(root, r).stat().st_mtime_ns for r in runs[:5]}
+    analysis = {r.name: (run_dir(root, r) / "analysis" / "heads.json").stat().st_mtime_ns
+                for r in runs[:5]}
+    for run in runs:  # the rerun finishes the missing runs only
+        train_run(run, root, data_dir=shared_data_dir)
+        analyse_run(run, root, data_dir=shared_data_dir)
+    for run in runs[:5]:
+        assert final_checkpoint(root, run).stat().st_mtime_ns == stamps[run.name]
+        assert (run_dir(root, run) / "analysis" / "heads.json").stat().st_mtime_ns == \
+            analysis[run.name]
+    assert final_checkpoint(root, runs[2]).name == "step_000000.pt"  # random: never trained
+
+    files = gather_tables(root, runs, tmp_path / "tables")
+    regimes, _ = read_table(files["regimes"])
+    summary, _ = read_table(files["regimes_summary"])
+    row = summary[(summary["regime"] == "MAML") & (summary["head"] == "nil")].iloc[0]
+    per_seed = regimes[(regimes["regime"] == "MAML") & (regimes["head"] == "nil")
+                       & (regimes["run"] == "maml")].sort_values("seed")["accuracy"].tolist()
+    assert row.per_seed == pytest.approx(per_seed)
+    assert row.seed_mean == pytest.approx(sum(per_seed) / 2)
+    assert set(summary[summary["regime"] == "random"]["head"]) == {"nil"}  # no own head
+    freezing, _ = read_table(files["interpolation_freezing_summary"])
+    assert sorted(freezing[freezing["regime"] == "ANIL"]["n_frozen"]) == [0, 1, 2, 3, 4]
+    conv4, _ = read_table(files["conv4_summary"])
+    assert set(conv4["condition"]) == {"baseline", "flatten before head"}
+    index = checkpoint_index(root, runs)
+    assert len(index) == len(runs)
+    maml0 = next(e for e in index if e["run"] == "maml" and e["seed"] == 0)
+    assert maml0["steps"] == 2 and maml0["regime"] == "MAML"
+    nil_row = next(f for f in maml0["figures"] if f["source"] == "heads" and f["head"] == "nil")
+    assert nil_row["value"] == pytest.approx(per_seed[0]) and nil_row["test_seed"] == 0
+    assert any(f["metric"] == "head_only_gap" for f in maml0["figures"])
+    figures = draw_study(tmp_path / "tables", tmp_path / "figures")
+    assert set(figures) == {"regimes", "interpolation", "shots", "conv4"}
+    for png in figures.values():
+        assert png.is_file() and png.with_suffix(".pdf").is_file()
+
+
+def test_analyse_refuses_an_unfinished_run(tmp_path):
+    run = StudyRun("maml", BASE, ("regimes",))
+    with pytest.raises(ValueError, match="has not finished training"):
+        analyse_run(run, tmp_path)
