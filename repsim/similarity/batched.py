@@ -26,6 +26,7 @@ from repsim.similarity._linalg import (
     centred_gram,
     compute_dtype,
     constant_features,
+    float32_scale,
     moments,
 )
 from repsim.similarity.cca import _cca_core, masked_mean
@@ -180,6 +181,8 @@ def _chunk_values(
     Returns the values and how many tasks had constant features (redone per task).
     """
     n, dx, dy = x.shape[-2], x.shape[-1], y.shape[-1]
+    if dtype == torch.float32:  # every measure is scale-invariant; keeps HSIC's x^4 in range
+        x, y = x / float32_scale(x, dtype), y / float32_scale(y, dtype)
     cca_family = [m for m in measures if m in CCA_FAMILY]
     feature_route = bool(cca_family) or dx + dy <= n  # d x d moments, else n x n Grams
     out: dict[str, Array] = {}

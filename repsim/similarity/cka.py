@@ -19,7 +19,13 @@ from torch import Tensor
 from repsim.similarity import _backend as B
 from repsim.similarity import _validation as V
 from repsim.similarity._backend import Array
-from repsim.similarity._linalg import Moments, centred_gram, compute_dtype, moments
+from repsim.similarity._linalg import (
+    Moments,
+    centred_gram,
+    compute_dtype,
+    float32_scale,
+    moments,
+)
 from repsim.similarity._results import CKAResult
 
 ConvMode = Literal["spatial", "pool", "flatten"]
@@ -98,6 +104,12 @@ def rbf_gram(x: Tensor, *, sigma: float, dtype: torch.dtype) -> Tensor:
 def _ratio(hxy: Array, hxx: Array, hyy: Array, *, measure: str) -> Array:
     """hxy / sqrt(hxx hyy), refusing a non-positive self-similarity instead of returning NaN."""
     den = hxx * hyy
+    if not bool(B.xp(den).isfinite(den).all()):  # inputs were scaled: this is a real overflow
+        raise ValueError(
+            f"{measure}: the HSIC terms overflow {den.dtype} even with the inputs scaled to "
+            "max |value| = 1 (too many samples or features for this precision); use "
+            "dtype=torch.float64."
+        )
     if bool((den <= 0).any()):
         raise ValueError(
             f"{measure}: the (unbiased) HSIC of a side with itself is <= 0, so CKA is "
@@ -185,6 +197,8 @@ def cka(
     if kernel == "rbf" or dx + dy > n:  # Gram routes: check up front
         V._check_finite(xt, name="x", measure=measure)
         V._check_finite(yt, name="y", measure=measure)
+    if dt == torch.float32:  # keep the fourth powers in HSIC inside float32's range
+        xt, yt = xt / float32_scale(xt, dt), yt / float32_scale(yt, dt)
     notes = []
     if not debiased and n < max(dx, dy):
         notes.append(
@@ -264,6 +278,7 @@ class MinibatchCKA:
         self._sums: list[float] | None = None  # sums of HSIC_1(x,y), HSIC_1(x,x), HSIC_1(y,y)
         self._device: torch.device | None = None
         self._widths: tuple[int, int] | None = None
+        self._scales: tuple[Tensor, Tensor] | None = None  # float32 only: see float32_scale
         self.n_batches = 0
         self.n_samples = 0
 
@@ -281,6 +296,10 @@ class MinibatchCKA:
                 f"MinibatchCKA.update: batches must stay on {self._device}; got "
                 f"{xt.device}. Move the batch with .to(...)."
             )
+        if self._dtype == torch.float32:  # one scale per side for all batches (ratios stay exact)
+            if self._scales is None:
+                self._scales = (float32_scale(xt, self._dtype), float32_scale(yt, self._dtype))
+            xt, yt = xt / self._scales[0], yt / self._scales[1]
         if sum(widths) <= n:
             hsics = _linear_hsics(moments(xt, yt, dtype=self._dtype, row_norms=True), debiased=True)
         else:
