@@ -56,3 +56,41 @@ def repsim_to_l2l_state(state: dict) -> dict:
             block = int(layer[len("conv"):]) - 1
             out[f"base.{block}.{'conv' if sub == 'conv' else 'normalize'}.{tensor}"] = value
     return out
+
+
+def _load_without_package_init(root: Path, package: str, module: str) -> types.ModuleType:
+    """Import ``package.module`` from ``root`` without running ``package/__init__.py``."""
+    full = f"{package}.{module}"
+    if full in sys.modules:
+        return sys.modules[full]
+    if package not in sys.modules:
+        stub = types.ModuleType(package)
+        stub.__path__ = [str(root / package)]
+        sys.modules[package] = stub
+    return importlib.import_module(full)
+
+
+def ckatorch_core() -> types.ModuleType:
+    """ckatorch.core (pip install --no-deps ckatorch): its __init__ pulls safetensors/seaborn."""
+    spec = importlib.util.find_spec("ckatorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("ckatorch is not installed; see benchmarks/README.md")
+    root = Path(next(iter(spec.submodule_search_locations))).parent
+    return _load_without_package_init(root, "ckatorch", "core")
+
+
+def anatome_distance(checkout: Path) -> types.ModuleType:
+    """anatome.distance from a checkout of moskomule/anatome (not on PyPI).
+
+    Its module imports torchvision's feature extractor (for hooks the benchmark does not
+    use); a stand-in module object satisfies that import so the functions load with torch
+    alone.
+    """
+    if not (checkout / "anatome" / "distance.py").is_file():
+        raise SystemExit(f"no anatome checkout at {checkout}; see benchmarks/README.md")
+    if "torchvision" not in sys.modules:
+        for name in ("torchvision", "torchvision.models", "torchvision.models.feature_extraction"):
+            sys.modules[name] = types.ModuleType(name)
+        fx = sys.modules["torchvision.models.feature_extraction"]
+        fx.get_graph_node_names = fx.create_feature_extractor = None
+    return _load_without_package_init(checkout, "anatome", "distance")
