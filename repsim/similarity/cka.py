@@ -133,9 +133,10 @@ def _small_linear_cka(xt: Tensor, yt: Tensor, dt: torch.dtype, debiased: bool) -
     None, and the general route computes it or raises its clear error.
     """
     n, dx = xt.shape[0], xt.shape[1]
-    if debiased or dt != torch.float64 or xt.device.type != "cpu" or n * (dx + yt.shape[1]) > _SMALL:
+    if debiased or dt != torch.float64 or xt.device.type != "cpu":
         return None
-    if xt.dtype not in (torch.float32, torch.float64) or yt.dtype not in (torch.float32, torch.float64):
+    floats = (torch.float32, torch.float64)
+    if n * (dx + yt.shape[1]) > _SMALL or xt.dtype not in floats or yt.dtype not in floats:
         return None
     return _small_linear_cka_numpy(xt.numpy(), yt.numpy())
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from repsim.similarity import cka
-from repsim.similarity.cka import _linear_hsics, _ratio
 from repsim.similarity._linalg import moments
+from repsim.similarity.cka import _linear_hsics, _ratio
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -22,7 +22,8 @@ def test_small_numpy_pair_equals_the_moment_route(rng, dtype, shape):
     expected = float(_ratio(*_linear_hsics(m, debiased=False), measure="cka"))
     assert lean.value == pytest.approx(expected, rel=1e-12)
     assert cka(torch.from_numpy(x), torch.from_numpy(y)).value == pytest.approx(expected, rel=1e-12)
-    assert (lean.n_samples, lean.n_features, lean.kernel, lean.debiased) == (n, (dx, dy), "linear", False)
+    described = (lean.n_samples, lean.n_features, lean.kernel, lean.debiased)
+    assert described == (n, (dx, dy), "linear", False)
 
 
 def test_small_numpy_pair_still_refuses_bad_input(rng):
@@ -36,5 +37,5 @@ def test_small_numpy_pair_still_refuses_bad_input(rng):
         cka(x, np.ones((75, 5)))
     with pytest.raises(ValueError, match="n_samples"):
         cka(x, y[:70])
-    with pytest.raises(ValueError, match="overflow|finite|Rescale"):
+    with pytest.raises(ValueError, match=r"overflow|finite|Rescale"):
         cka(x * 1e200, y)
