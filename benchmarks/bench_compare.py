@@ -55,8 +55,8 @@ def google_modules(path: Path):
     if not (path / "cca_core.py").is_file():
         raise SystemExit(f"no google/svcca checkout at {path}; see benchmarks/README.md")
     sys.path.insert(0, str(path))
-    import cca_core  # noqa: PLC0415
-    import pwcca  # noqa: PLC0415
+    import cca_core
+    import pwcca
 
     return cca_core, pwcca
 
@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--data", default=os.environ.get("REPSIM_TEST_DATA", "/work/shared/data"))
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     args = parser.parse_args()
-    from threadpoolctl import threadpool_limits  # noqa: PLC0415
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)  # numpy's BLAS: both sides run there on the CPU

@@ -40,14 +40,14 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import learn2learn_modules, repsim_to_l2l_state  # noqa: E402
+from _peers import learn2learn_modules, repsim_to_l2l_state
 
-from repsim.meta.algorithms import meta_loss  # noqa: E402
-from repsim.meta.checkpoint import build_model  # noqa: E402
-from repsim.meta.config import InnerLoop, TrainConfig  # noqa: E402
-from repsim.meta.inner import freeze_spec  # noqa: E402
-from repsim.meta.tasks import task_source  # noqa: E402
-from repsim.meta.train import train  # noqa: E402
+from repsim.meta.algorithms import meta_loss
+from repsim.meta.checkpoint import build_model
+from repsim.meta.config import InnerLoop, TrainConfig
+from repsim.meta.inner import freeze_spec
+from repsim.meta.tasks import task_source
+from repsim.meta.train import train
 
 
 class L2LLoop:

@@ -34,10 +34,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import anatome_distance, ckatorch_core  # noqa: E402
-from bench_compare import KEEP, google_modules  # noqa: E402
+from _peers import anatome_distance, ckatorch_core
+from bench_compare import KEEP, google_modules
 
-from repsim.similarity import cca, cka, pwcca, svcca  # noqa: E402
+from repsim.similarity import cca, cka, pwcca, svcca
 
 CKA_SHAPES = [(75, 5), (300, 64), (1200, 64), (3675, 64)]
 
@@ -149,7 +149,7 @@ def main() -> None:
                         default=Path(os.environ.get("ANATOME_DIR", "benchmarks/.peers/anatome")))
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     args = parser.parse_args()
-    from threadpoolctl import threadpool_limits  # noqa: PLC0415
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)

@@ -155,7 +155,7 @@ def time_compile(config, source, seconds) -> dict:
 
 def time_learn2learn(config, source, seconds) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_meta import L2LLoop  # noqa: PLC0415
+    from bench_meta import L2LLoop
 
     peer = L2LLoop(config, torch.device("cuda"))
     step, start = 0, time.perf_counter()
