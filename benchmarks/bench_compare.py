@@ -1,24 +1,34 @@
-"""Time of ``repsim compare`` (θ vs θ', every layer, default measures + shuffle baseline).
+"""The compare workload on real Omniglot activations: repsim vs google/svcca's own code.
 
-    python benchmarks/bench_compare.py [CKPT] [--tasks 100] [--threads 1] [--baseline-tasks 10]
-        [--data-dir DIR] [--out docs/benchmarks/compare_cpu.md]
+    python benchmarks/bench_compare.py [--threads 1] [--tasks 600] [--chunk 50]
+        [--checkpoint checkpoints/omniglot_5w1s_maml.pt] [--svcca DIR] [--out docs/benchmarks]
 
-repsim's path: ``compare_adaptation`` (θ' for a chunk of tasks in one ``vmap``, pure forward
-passes, one ``similarity_batch`` per layer for the values and one for the baseline). Its two
-phases are also timed apart (capture; similarity = the rest).
+Workload (what ``repsim compare`` computes): θ vs θ' (after the checkpoint's test-time inner
+loop) of the shipped Omniglot 5w1s MAML on ``--tasks`` test tasks (75 query images each), every
+layer (conv1-conv4 with spatial positions as samples: n = 75·H·W, d = 64; head: n = 75, d = 5),
+measures CCA, SVCCA (keep 0.99), PWCCA and linear CKA.
 
-Baseline, run in the same process on the same checkpoint and tasks: the plain eager recipe,
-task by task — ``adapt`` on one task, forward hooks under θ and θ', then the single-pair
-functions (``cca``, ``svcca``, ``pwcca``, ``cka``, ``procrustes``) per layer and measure, for the
-values and the shuffled baseline. It is run on ``--baseline-tasks`` tasks and scaled linearly
-to ``--tasks`` (its cost is per task). Writes a Markdown table and a JSON beside it.
+repsim: one :func:`repsim.similarity.similarity_batch` per layer and chunk of tasks.
+google: a Python loop over tasks of google/svcca's own ``cca_core.get_cca_similarity`` (CCA,
+epsilon 1e-10 on both sides: google's default, and with 0 its code fails on layers with dead
+units), its tutorial's SVD-then-CCA for SVCCA (keep 0.99 of the variance), its
+``pwcca.compute_pwcca`` and Kornblith et al.'s feature-space linear CKA in numpy, on the same
+float32 activations in google's neurons × datapoints layout. The google/svcca files are run as
+they are (``--svcca`` points at a checkout, see benchmarks/README.md); nothing is ported.
+
+Activations are captured chunk by chunk (conv1 of 600 tasks would be 4.5 GB); capture is not
+timed. Per chunk and layer, repsim and google run back to back (alternating, the order flipped
+every chunk); the totals over chunks are reported with each side's per-chunk median, and the
+largest difference between the two sides' values.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -26,130 +36,143 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from repsim._io import atomic_write_json, atomic_write_text
-from repsim.analyses import compare_adaptation
 from repsim.analyses._common import load, sample_tasks
-from repsim.analyses._layers import select_measures, to_samples
-from repsim.capture import adaptation_activations, capture
-from repsim.meta.inner import adapt, freeze_spec
-from repsim.similarity import cca, cka, procrustes, pwcca, svcca
+from repsim.analyses._layers import to_samples
+from repsim.capture import adaptation_activations
+from repsim.meta.inner import freeze_spec
+from repsim.similarity import similarity_batch
 
-DEFAULT_CKPTS = ("checkpoints/omniglot_5w1s_maml.pt", "/work/runs/cpu_maml/checkpoints")
-
-
-def _default_checkpoint() -> Path:
-    for candidate in map(Path, DEFAULT_CKPTS):
-        if candidate.is_file():
-            return candidate
-        if candidate.is_dir() and sorted(candidate.glob("step_*.pt")):
-            return sorted(candidate.glob("step_*.pt"))[-1]
-    raise SystemExit("no checkpoint found; pass one")
+LAYERS = ("conv1", "conv2", "conv3", "conv4", "head")
+MEASURES = ("cca", "svcca", "pwcca", "cka")
+KEEP = 0.99
+# google's own default; with epsilon = 0 its code fails on layers with dead units (the
+# square root of the pseudo-inverse goes NaN and numpy's SVD does not converge).
+EPSILON = 1e-10
 
 
-def _single(measure: str, x: torch.Tensor, y: torch.Tensor) -> float:
-    if measure == "cca":
-        return cca(x, y).mean
-    if measure == "svcca":
-        return svcca(x, y).mean
-    if measure == "pwcca":
-        return pwcca(x, y).value
-    if measure in ("cka", "cka_debiased", "cka_rbf"):
-        return cka(x, y, kernel="rbf" if measure == "cka_rbf" else "linear",
-                   debiased=measure == "cka_debiased").value
-    return procrustes(x, y).value
+def google_modules(path: Path):
+    """google/svcca's cca_core and pwcca, imported from a checkout of the repository."""
+    if not (path / "cca_core.py").is_file():
+        raise SystemExit(f"no google/svcca checkout at {path}; see benchmarks/README.md")
+    sys.path.insert(0, str(path))
+    import cca_core
+    import pwcca
+
+    return cca_core, pwcca
 
 
-def baseline_seconds(trained, episodes, n_tasks: int) -> float:
-    """The eager per-task recipe on the first ``n_tasks`` tasks (values + shuffled baseline)."""
-    model, cfg, params = trained.model, trained.config, trained.params
-    names = freeze_spec(model, algorithm=cfg.algorithm)
-    layers = ("conv1", "conv2", "conv3", "conv4", "head")
-    rng = np.random.default_rng(0)
-    start = time.perf_counter()
-    for t in range(n_tasks):
-        theta_t = adapt(model, params, episodes.support_x[t], episodes.support_y[t],
-                        steps=cfg.test_inner_steps, lr=cfg.inner.lr, adapt_names=names)
-        theta_t = {k: v.detach() for k, v in theta_t.items()}
-        before = capture(model, episodes.query_x[t], layers, params=params)
-        after = capture(model, episodes.query_x[t], layers, params=theta_t)
-        for layer in layers:
-            x, _ = to_samples(before[layer][None], "spatial")
-            y, _ = to_samples(after[layer][None], "spatial")
-            x, y = x[0], y[0]
-            shuffled = y[torch.from_numpy(rng.permutation(y.shape[0]))]
-            for measure in select_measures(x.shape[0], (x.shape[1], y.shape[1])).measures:
-                _single(measure, x, y)
-                _single(measure, x, shuffled)
-    return time.perf_counter() - start
+def google_pair(cca_core, pwcca, a1: np.ndarray, a2: np.ndarray) -> dict[str, float]:
+    """All four measures for one pair the google way; a1 (d1, n), a2 (d2, n) float32."""
+    # mean of ALL coefficients (google's "mean" stops at 98% of their sum; repsim's cca does not)
+    res = cca_core.get_cca_similarity(a1, a2, epsilon=EPSILON, verbose=False)
+    out = {"cca": float(np.mean(res["cca_coef1"]))}
+    reduced = []
+    for a in (a1, a2):  # tutorial 001: centre, SVD, keep the top directions, then CCA
+        c = a - a.mean(axis=1, keepdims=True)
+        _, s, vt = np.linalg.svd(c, full_matrices=False)
+        frac = np.cumsum(s**2) / np.sum(s**2)
+        k = min(int(np.sum(frac < KEEP)) + 1, len(s))
+        reduced.append(s[:k, None] * vt[:k])
+    res = cca_core.get_cca_similarity(*reduced, epsilon=EPSILON, verbose=False)
+    out["svcca"] = float(np.mean(res["cca_coef1"]))
+    out["pwcca"] = float(pwcca.compute_pwcca(a1, a2, epsilon=EPSILON)[0])
+    x = (a1 - a1.mean(1, keepdims=True)).astype(np.float64)  # Kornblith's linear CKA
+    y = (a2 - a2.mean(1, keepdims=True)).astype(np.float64)
+    hxy = np.linalg.norm(x @ y.T) ** 2
+    out["cka"] = float(hxy / (np.linalg.norm(x @ x.T) * np.linalg.norm(y @ y.T)))
+    return out
+
+
+def google_loop(cca_core, pwcca, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    vals = [google_pair(cca_core, pwcca, x[t].T, y[t].T) for t in range(x.shape[0])]
+    return {m: np.array([v[m] for v in vals]) for m in MEASURES}
+
+
+def capture_chunk(trained, episodes, start: int, stop: int) -> dict[str, tuple[np.ndarray, ...]]:
+    names = freeze_spec(trained.model, algorithm=trained.config.algorithm)
+    acts = adaptation_activations(
+        trained.model, trained.params, episodes.support_x[start:stop],
+        episodes.support_y[start:stop], episodes.query_x[start:stop], adapt_names=names,
+        steps=trained.config.test_inner_steps, lr=trained.config.inner.lr,
+    )
+    out = {}
+    for layer in LAYERS:
+        x, _ = to_samples(acts.before[layer], "spatial")
+        y, _ = to_samples(acts.after[layer], "spatial")
+        out[layer] = (x.contiguous().numpy(), y.contiguous().numpy())
+    return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoint", nargs="?", type=Path)
-    parser.add_argument("--tasks", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch and BLAS threads (0: their defaults)")
-    parser.add_argument("--baseline-tasks", type=int, default=10)
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/compare_cpu.md"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tasks", type=int, default=600)
+    parser.add_argument("--chunk", type=int, default=50)
+    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/omniglot_5w1s_maml.pt"))
+    parser.add_argument("--svcca", type=Path,
+                        default=Path(os.environ.get("SVCCA_DIR", "benchmarks/.peers/svcca")))
+    parser.add_argument("--data", default=os.environ.get("REPSIM_TEST_DATA", "/work/shared/data"))
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     args = parser.parse_args()
-    if args.threads:
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)  # numpy's BLAS too: the similarity path runs there
-    warnings.simplefilter("ignore")
-    ckpt = args.checkpoint or _default_checkpoint()
-    trained = load(ckpt)
-    load_before = os.getloadavg()[0]
-
-    start = time.perf_counter()
-    frame = compare_adaptation(trained, tasks=args.tasks, data_dir=args.data_dir)
-    total = time.perf_counter() - start
-
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)  # numpy's BLAS: both sides run there on the CPU
+    warnings.simplefilter("ignore")  # the dead-unit notes; values are compared below
+    cca_core, pwcca = google_modules(args.svcca)
+    trained = load(args.checkpoint)
     episodes = sample_tasks(trained, tasks=args.tasks, split="test", seed=0, query=15,
-                            data_dir=args.data_dir)
-    start = time.perf_counter()
-    for s in range(0, args.tasks, 25):
-        sl = slice(s, s + 25)
-        adaptation_activations(
-            trained.model, trained.params, episodes.support_x[sl], episodes.support_y[sl],
-            episodes.query_x[sl], adapt_names=freeze_spec(trained.model,
-                                                          algorithm=trained.config.algorithm),
-            steps=trained.config.test_inner_steps, lr=trained.config.inner.lr)
-    capture_s = time.perf_counter() - start
-    base = baseline_seconds(trained, episodes, args.baseline_tasks)
-    base_scaled = base * args.tasks / args.baseline_tasks
-    result = {
-        "checkpoint": str(ckpt), "step": trained.step, "tasks": args.tasks,
-        "rows": len(frame), "measures": sorted(set(frame["measure"])),
-        "torch_threads": torch.get_num_threads(), "repsim_total_s": total,
-        "repsim_capture_s": capture_s, "repsim_similarity_s": total - capture_s,
-        "baseline_s_scaled": base_scaled, "baseline_tasks_run": args.baseline_tasks,
-        "speedup": base_scaled / total, "loadavg_1min_before": load_before,
-        "loadavg_1min_after": os.getloadavg()[0], "cpu": platform.processor() or
-        platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
+                            data_dir=args.data)
+    times = {side: {layer: [] for layer in LAYERS} for side in ("repsim", "google")}
+    max_diff = {m: 0.0 for m in MEASURES}
+    dead_tasks = {layer: 0 for layer in LAYERS}
+    for i, start in enumerate(range(0, args.tasks, args.chunk)):
+        chunk = capture_chunk(trained, episodes, start, min(start + args.chunk, args.tasks))
+        for layer in LAYERS:
+            x, y = chunk[layer]
+            results = {}
+            order = ("repsim", "google") if i % 2 == 0 else ("google", "repsim")
+            for side in order:
+                t0 = time.perf_counter()
+                if side == "repsim":
+                    res = similarity_batch(x, y, measures=MEASURES, epsilon=EPSILON)
+                    results[side] = {m: res[m].numpy() for m in MEASURES}
+                    dead_tasks[layer] += sum(int(w.split()[1]) for w in res.warnings
+                                             if "constant features" in w)
+                else:
+                    results[side] = google_loop(cca_core, pwcca, x, y)
+                times[side][layer].append(time.perf_counter() - t0)
+            for m in MEASURES:
+                diff = float(np.abs(results["repsim"][m] - results["google"][m]).max())
+                max_diff[m] = max(max_diff[m], diff)
+        print(f"chunk {i}: " + ", ".join(
+            f"{layer} {sum(times['google'][layer]) / sum(times['repsim'][layer]):.1f}x"
+            for layer in LAYERS), flush=True)
+    per_layer = {
+        layer: {
+            "repsim_s": sum(times["repsim"][layer]), "google_s": sum(times["google"][layer]),
+            "speedup": sum(times["google"][layer]) / sum(times["repsim"][layer]),
+            "repsim_chunk_median_s": float(np.median(times["repsim"][layer])),
+            "google_chunk_median_s": float(np.median(times["google"][layer])),
+            "tasks_with_dead_units": dead_tasks[layer],
+        }
+        for layer in LAYERS
     }
-    md = "\n".join([
-        "# `repsim compare` on CPU: 100 tasks, every layer, default measures + baseline", "",
-        f"Checkpoint `{ckpt}` (step {trained.step}), {args.tasks} test tasks of 5-way with 15 "
-        "query images per class (75 per task), conv layers with spatial positions as samples, "
-        f"{len(frame)} (layer, measure) rows: {', '.join(result['measures'])}; torch/BLAS threads "
-        f"{result['torch_threads']}; {result['cores']} cores, 1-min load average "
-        f"{load_before:.1f} → {result['loadavg_1min_after']:.1f} (shared machine).", "",
-        "| path | seconds |", "|---|---|",
-        f"| repsim `compare_adaptation` (total) | {total:.1f} |",
-        f"| · capture (θ' by vmap, forward passes) | {capture_s:.1f} |",
-        f"| · similarity (values + shuffle baseline), task sampling | {total - capture_s:.1f} |",
-        f"| eager per-task baseline (hooks + single-pair functions), {args.baseline_tasks} tasks "
-        f"scaled to {args.tasks} | {base_scaled:.1f} |",
-        f"| speed-up | {result['speedup']:.1f}x |", "",
-        "Threads: on this shared 2-core box (load average 5-7), the same 100-task run took 29 s "
-        "with 1 thread for torch and BLAS, 90 s with BLAS at its default of 2 and 288 s with "
-        "both at 2, so `repsim compare`/`ablate` default to `--threads 1`.", ""])
-    atomic_write_text(args.out, md)
-    atomic_write_json(args.out.with_suffix(".json"), result)
-    print(md)
+    total_r = sum(v["repsim_s"] for v in per_layer.values())
+    total_g = sum(v["google_s"] for v in per_layer.values())
+    result = {
+        "env": {"torch": torch.__version__, "numpy": np.__version__, "threads": args.threads,
+                "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                "load_avg_end": os.getloadavg(),
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "checkpoint": str(args.checkpoint), "tasks": args.tasks, "chunk": args.chunk,
+        "measures": MEASURES, "layers": per_layer, "repsim_s": total_r, "google_s": total_g,
+        "speedup": total_g / total_r, "max_abs_diff": max_diff,
+    }
+    print(json.dumps({k: result[k] for k in ("repsim_s", "google_s", "speedup", "max_abs_diff")}))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"compare_vs_google_cpu_{args.threads}t.json").write_text(
+        json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,257 +1,205 @@
-"""Time per meta-iteration: MAML (vmap, per-task loop), FOMAML, ANIL, and a learn2learn-style
-baseline, for training and inference, on Omniglot 5w1s and 20w1s shapes.
+"""repsim's meta-iteration, as `repsim train` runs it, side by side with real learn2learn 0.2.0.
 
-    python benchmarks/bench_meta.py [--device cpu|cuda] [--repeats 5] [--out docs/benchmarks]
+    python benchmarks/bench_meta.py [--threads 1] [--algorithms maml,anil] [--reps 15]
+                                    [--ways 5] [--meta-batch 32] [--device cpu] [--out DIR]
 
-The baseline is the per-task ``clone`` / ``adapt`` loop written the way learn2learn's ``MAML``
-wrapper does it (clone the module so its parameters are graph nodes, ``autograd.grad`` with
-``create_graph=True``, write the updated tensors back into the clone's ``_parameters``), run in
-the same process on the same inputs. Inputs are random images of the right shape: the cost does
-not depend on pixel values. Results: a Markdown table and JSON with ratios.
+repsim side: :func:`repsim.meta.train.train` itself (the function behind ``repsim train``) on
+real Omniglot (``--data``, default /work/shared/data), data pipeline included: each measured
+interval runs from the end of one ``on_step`` callback to the next, i.e. episode sampling,
+the vmapped meta-loss, ``loss.item()``, backward, Adam and logging. Validation and checkpoints
+are pushed past the end of the run (``val_every``/``checkpoint_every`` large), the first
+(warm-up) interval is dropped.
+
+learn2learn side: the loop of learn2learn's own examples (``examples/vision/maml_omniglot.py``
+for MAML, ``anil_fc100.py``'s recipe for ANIL): per task ``maml.clone()``, ``adapt`` on the
+support set, query loss, ``backward``; grads scaled by 1/meta_batch; Adam. Its network is
+``OmniglotCNN`` loaded with repsim's initial weights; its tasks are the very episodes repsim
+draws for that step, sampled OUTSIDE the timed region (so the peer's data pipeline costs it
+nothing: a conservative comparison). Its per-iteration validation is left out, like repsim's.
+
+Alternation: one learn2learn iteration runs inside every repsim ``on_step`` callback, so the
+two alternate step by step on the same machine under the same load; medians are reported.
+Before timing, the first iteration's meta-loss of both is checked to agree (same weights, same
+data, same math).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
+import os
+import platform
 import statistics
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import learn2learn_modules, repsim_to_l2l_state
 
 from repsim.meta.algorithms import meta_loss
-from repsim.meta.evaluate import evaluate_tasks
-from repsim.meta.inner import freeze_spec, parameters_of
-from repsim.models import conv4_for
-
-SHAPES = {
-    # name: (ways, shots, query, meta_batch, train inner steps, test inner steps, inner lr)
-    "omniglot-5w1s": (5, 1, 1, 32, 1, 3, 0.4),
-    "omniglot-20w1s": (20, 1, 1, 16, 5, 5, 0.1),
-}
+from repsim.meta.checkpoint import build_model
+from repsim.meta.config import InnerLoop, TrainConfig
+from repsim.meta.inner import freeze_spec
+from repsim.meta.tasks import task_source
+from repsim.meta.train import train
 
 
-class _Episodes:
-    def __init__(self, t, ways, shots, query, device):
-        g = torch.Generator().manual_seed(0)
-        self.support_x = torch.rand(t, ways * shots, 1, 28, 28, generator=g).to(device)
-        self.query_x = torch.rand(t, ways * query, 1, 28, 28, generator=g).to(device)
-        self.support_y = torch.arange(ways).repeat_interleave(shots).repeat(t, 1).to(device)
-        self.query_y = torch.arange(ways).repeat_interleave(query).repeat(t, 1).to(device)
+class L2LLoop:
+    """learn2learn 0.2.0's MAML / ANIL meta-iteration, as in its examples."""
 
+    def __init__(self, config: TrainConfig, device: torch.device) -> None:
+        maml_mod, cnn4 = learn2learn_modules()
+        torch.manual_seed(config.seed)  # repsim's initial weights, copied over
+        init = build_model(config).state_dict()
+        net = cnn4.OmniglotCNN(config.ways)
+        with torch.no_grad():  # base.* and features.1.* are the same modules: copy once
+            for key, value in repsim_to_l2l_state(init).items():
+                net.get_parameter(key).copy_(value)
+        self.net = net.to(device)
+        self.config = config
+        lr = config.inner.lr
+        if config.algorithm == "anil":
+            self.features = self.net.features
+            self.head = maml_mod.MAML(self.net.classifier, lr=lr)
+            params = list(self.features.parameters()) + list(self.head.parameters())
+        else:
+            self.maml = maml_mod.MAML(self.net, lr=lr, first_order=config.first_order)
+            params = list(self.maml.parameters())
+        self.params = params
+        self.opt = torch.optim.Adam(params, lr=config.meta_lr)
 
-def _l2l_clone(module: nn.Module) -> nn.Module:
-    """learn2learn's clone_module, in short: a copy whose parameters are p.clone() graph nodes."""
-    clone = copy.copy(module)
-    clone._parameters = {
-        k: (p.clone() if p is not None else None) for k, p in module._parameters.items()
-    }
-    clone._modules = {k: _l2l_clone(m) for k, m in module._modules.items()}
-    clone._buffers = dict(module._buffers)
-    return clone
-
-
-def _l2l_update(module: nn.Module, updates: dict[str, torch.Tensor], prefix: str = "") -> None:
-    for name in list(module._parameters):
-        key = prefix + name
-        if key in updates:
-            module._parameters[name] = updates[key]
-    for child_name, child in module._modules.items():
-        _l2l_update(child, updates, prefix + child_name + ".")
-
-
-def l2l_style_meta_step(model, eps, *, steps, lr, first_order=False, head_only=False):
-    total = 0.0
-    for t in range(eps.support_x.shape[0]):
-        learner = _l2l_clone(model)
+    def task_loss(self, sx, sy, qx, qy) -> torch.Tensor:
+        steps = self.config.inner.steps
+        if self.config.algorithm == "anil":  # anil_fc100.py: features once, adapt the head
+            learner = self.head.clone()
+            fs, fq = self.features(sx), self.features(qx)
+            for _ in range(steps):
+                learner.adapt(F.cross_entropy(learner(fs), sy))
+            return F.cross_entropy(learner(fq), qy)
+        learner = self.maml.clone()  # maml_omniglot.py's fast_adapt
         for _ in range(steps):
-            loss = F.cross_entropy(learner(eps.support_x[t]), eps.support_y[t])
-            named = [
-                (n, p)
-                for n, p in learner.named_parameters()
-                if not head_only or n.startswith("head.")
-            ]
-            grads = torch.autograd.grad(loss, [p for _, p in named], create_graph=not first_order)
-            _l2l_update(learner, {n: p - lr * g for (n, p), g in zip(named, grads, strict=True)})
-        total = total + F.cross_entropy(learner(eps.query_x[t]), eps.query_y[t])
-    (total / eps.support_x.shape[0]).backward()
+            learner.adapt(F.cross_entropy(learner(sx), sy))
+        return F.cross_entropy(learner(qx), qy)
 
-
-def _time(fn: Callable[[], None], device: torch.device, repeats: int) -> float:
-    fn()  # warm-up (allocations, cuDNN autotune, vmap tracing)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def bench_shape(name: str, device: torch.device, repeats: int) -> list[dict]:
-    ways, shots, query, meta_batch, steps, test_steps, lr = SHAPES[name]
-    torch.manual_seed(0)
-    model = conv4_for("omniglot", ways).to(device)
-    params = parameters_of(model)
-    eps = _Episodes(meta_batch, ways, shots, query, device)
-    rows = []
-
-    def train_step(algorithm: str, vectorize: bool) -> Callable[[], None]:
-        adapt = freeze_spec(model, algorithm=algorithm)
-
-        def run() -> None:
-            loss, _ = meta_loss(
-                model,
-                params,
-                eps.support_x,
-                eps.support_y,
-                eps.query_x,
-                eps.query_y,
-                steps=steps,
-                lr=lr,
-                adapt_names=adapt,
-                first_order=algorithm == "fomaml",
-                vectorize=vectorize,
-            )
-            model.zero_grad(set_to_none=True)
+    def iteration(self, batch) -> float:
+        self.opt.zero_grad()
+        total = 0.0
+        tasks = batch.support_x.shape[0]
+        for t in range(tasks):
+            loss = self.task_loss(batch.support_x[t], batch.support_y[t],
+                                  batch.query_x[t], batch.query_y[t])
             loss.backward()
+            total += loss.item()
+        for p in self.params:
+            p.grad.data.mul_(1.0 / tasks)
+        self.opt.step()
+        return total / tasks
 
-        return run
 
-    def infer(algorithm: str) -> Callable[[], None]:
-        def run() -> None:
-            evaluate_tasks(
-                model,
-                params,
-                eps,
-                algorithm=algorithm,
-                steps=test_steps,
-                lr=lr,
-                ways=ways,
-                chunk=meta_batch,
-            )
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
-        return run
 
-    cases = {
-        ("train", "maml", "l2l-style loop (baseline)"): lambda: l2l_style_meta_step(
-            model, eps, steps=steps, lr=lr
-        ),
-        ("train", "maml", "repsim loop"): train_step("maml", False),
-        ("train", "maml", "repsim vmap"): train_step("maml", True),
-        ("train", "fomaml", "repsim vmap"): train_step("fomaml", True),
-        ("train", "anil", "l2l-style loop (baseline)"): lambda: l2l_style_meta_step(
-            model, eps, steps=steps, lr=lr, head_only=True
-        ),
-        ("train", "anil", "repsim vmap"): train_step("anil", True),
-        ("inference", "maml", "repsim vmap"): infer("maml"),
-        ("inference", "anil", "repsim vmap"): infer("anil"),
+def check_same_loss(config: TrainConfig, peer: L2LLoop, source, device) -> float:
+    """Both sides' first meta-loss on the same batch and weights: they must agree."""
+    torch.manual_seed(config.seed)
+    model = build_model(config).to(device)
+    batch = source.batch(0, config.meta_batch).to(device)
+    ours, _ = meta_loss(model, dict(model.named_parameters()), batch.support_x,
+                        batch.support_y, batch.query_x, batch.query_y,
+                        steps=config.inner.steps, lr=config.inner.lr,
+                        adapt_names=freeze_spec(model, algorithm=config.algorithm))
+    theirs = torch.stack([peer.task_loss(batch.support_x[t], batch.support_y[t],
+                                         batch.query_x[t], batch.query_y[t])
+                          for t in range(config.meta_batch)]).mean()
+    diff = abs(ours.item() - theirs.item())
+    if diff > 1e-4 * max(1.0, abs(float(ours))):
+        raise SystemExit(f"{config.algorithm}: repsim loss {float(ours)} vs learn2learn "
+                         f"{float(theirs)}: not the same workload")
+    return diff
+
+
+def bench(config: TrainConfig, *, reps: int, data: str, device: torch.device) -> dict:
+    source = task_source(config, split="train", seed=config.seed, data_dir=data)
+    peer = L2LLoop(config, device)
+    loss_diff = check_same_loss(config, peer, source, device)
+    ours: list[float] = []
+    theirs: list[float] = []
+    mark = {"t": None}
+
+    def on_step(step: int) -> None:
+        _sync(device)
+        now = time.perf_counter()
+        # drop the warm-up interval and the last (it holds the final validation + checkpoint)
+        if mark["t"] is not None and 2 < step < reps + 2:
+            ours.append(now - mark["t"])
+        batch = source.batch(step * config.meta_batch, config.meta_batch).to(device)
+        _sync(device)
+        start = time.perf_counter()
+        peer.iteration(batch)
+        _sync(device)
+        if 2 < step < reps + 2:  # the same steps as repsim's intervals: pairs line up
+            theirs.append(time.perf_counter() - start)
+        mark["t"] = time.perf_counter()
+
+    big = 10**9
+    run_config = replace(config, steps=reps + 2, val_every=big, checkpoint_every=big)
+    with tempfile.TemporaryDirectory() as tmp:
+        train(run_config, out_dir=tmp, data_dir=data, device=device, progress=False,
+              on_step=on_step)
+    r, p = statistics.median(ours), statistics.median(theirs)
+    # Each repsim step and the learn2learn iteration right after it ran under the same load:
+    # the median of these paired ratios is the figure least moved by load drifting in a run.
+    paired = statistics.median(t / o for o, t in zip(ours, theirs, strict=True))
+    return {
+        "paired_speedup": paired,
+        "algorithm": config.algorithm, "ways": config.ways, "shots": config.shots,
+        "meta_batch": config.meta_batch, "inner_steps": config.inner.steps,
+        "repsim_s": r, "learn2learn_s": p, "speedup": p / r, "reps": len(ours),
+        "repsim_all_s": ours, "learn2learn_all_s": theirs, "first_loss_abs_diff": loss_diff,
     }
-    for (phase, algorithm, path), fn in cases.items():
-        seconds = _time(fn, device, repeats)
-        rows.append(
-            {
-                "shape": name,
-                "phase": phase,
-                "algorithm": algorithm,
-                "path": path,
-                "seconds": seconds,
-                "device": str(device),
-            }
-        )
-        print(
-            f"{name:15s} {phase:9s} {algorithm:6s} {path:28s} {1e3 * seconds:9.1f} ms", flush=True
-        )
-    return rows
-
-
-def ratios(rows: list[dict]) -> list[dict]:
-    out = []
-    for shape in SHAPES:
-        r = {
-            (x["phase"], x["algorithm"], x["path"]): x["seconds"]
-            for x in rows
-            if x["shape"] == shape
-        }
-        if not r:
-            continue
-        out.append(
-            {
-                "shape": shape,
-                "maml vmap vs l2l-style loop (speed-up)": r[
-                    ("train", "maml", "l2l-style loop (baseline)")
-                ]
-                / r[("train", "maml", "repsim vmap")],
-                "maml vmap vs repsim loop": r[("train", "maml", "repsim loop")]
-                / r[("train", "maml", "repsim vmap")],
-                "anil vs maml, training": r[("train", "maml", "repsim vmap")]
-                / r[("train", "anil", "repsim vmap")],
-                "anil vs maml, inference": r[("inference", "maml", "repsim vmap")]
-                / r[("inference", "anil", "repsim vmap")],
-                "fomaml vs maml, training": r[("train", "maml", "repsim vmap")]
-                / r[("train", "fomaml", "repsim vmap")],
-            }
-        )
-    return out
-
-
-def to_markdown(rows: list[dict], summary: list[dict], device: str, env: str) -> str:
-    lines = [
-        f"# Meta-iteration timings ({device})",
-        "",
-        env,
-        "",
-        "| shape | phase | algorithm | implementation | ms / iteration |",
-        "|---|---|---|---|---:|",
-    ]
-    lines += [
-        f"| {r['shape']} | {r['phase']} | {r['algorithm']} | {r['path']} | "
-        f"{1e3 * r['seconds']:.1f} |"
-        for r in rows
-    ]
-    lines += ["", "Ratios (higher = repsim / the first-named is faster):", ""]
-    keys = [k for k in summary[0] if k != "shape"] if summary else []
-    lines += ["| shape | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
-    lines += [
-        "| " + s["shape"] + " | " + " | ".join(f"{s[k]:.2f}x" for k in keys) + " |" for s in summary
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--algorithms", default="maml,anil")
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--ways", type=int, default=5)
+    parser.add_argument("--meta-batch", type=int, default=32)
+    parser.add_argument("--inner-steps", type=int, default=1)
+    parser.add_argument("--inner-lr", type=float, default=0.4)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--data", default=os.environ.get("REPSIM_TEST_DATA", "/work/shared/data"))
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: torch sees no CUDA device here")
     rows = []
-    for shape in args.shapes.split(","):
-        rows += bench_shape(shape, device, args.repeats)
-    summary = ratios(rows)
-    env = (
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"{torch.cuda.get_device_name(0) if device.type == 'cuda' else 'CPU'}; "
-        f"median of {args.repeats} after one warm-up"
-    )
+    for algorithm in args.algorithms.split(","):
+        config = TrainConfig(algorithm=algorithm, ways=args.ways, meta_batch=args.meta_batch,
+                             inner=InnerLoop(steps=args.inner_steps, lr=args.inner_lr))
+        row = bench(config, reps=args.reps, data=args.data, device=device)
+        row["threads"] = args.threads
+        rows.append(row)
+        print(f"{algorithm} {args.ways}w1s threads={args.threads}: repsim "
+              f"{1e3 * row['repsim_s']:.0f} ms, learn2learn {1e3 * row['learn2learn_s']:.0f} ms,"
+              f" speed-up {row['speedup']:.2f}x (paired {row['paired_speedup']:.2f}x)", flush=True)
+    env = {
+        "torch": torch.__version__, "threads": args.threads, "device": str(device),
+        "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "load_avg_end": os.getloadavg(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
-    tag = device.type
-    (args.out / f"meta_{tag}.md").write_text(to_markdown(rows, summary, tag, env))
-    (args.out / f"meta_{tag}.json").write_text(
-        json.dumps({"env": env, "rows": rows, "ratios": summary}, indent=2)
-    )
-    print(to_markdown(rows, summary, tag, env))
+    tag = f"meta_vs_learn2learn_{device.type}_{args.ways}w_{args.threads}t"
+    (args.out / f"{tag}.json").write_text(json.dumps({"env": env, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,341 +1,179 @@
-"""repsim.similarity vs plain numpy (google/svcca's algorithm, per-call CKA): same data, one run.
+"""Single pairs: repsim vs google/svcca's own code (tiny pair) and vs ckatorch / anatome (CKA).
 
-Usage::
+    python benchmarks/bench_similarity.py [--threads 1] [--reps 25] [--out docs/benchmarks]
 
-    python benchmarks/bench_similarity.py [--device cpu|cuda] [--quick] [--threads N]
-        [--out docs/benchmarks/similarity_<device>.md]   # a .json with the raw numbers beside it
-                                                          # (default; ..._quick.md with --quick)
+(c) The tiny pair (n=75, d=5: the Omniglot head over one 5-way query set), float32 numpy
+    activations as a network gives them: repsim's ``cca``/``svcca``/``pwcca``/``cka`` against
+    google/svcca's ``get_cca_similarity`` (epsilon 0; mean of all coefficients), its tutorial's
+    SVD-then-CCA, its ``compute_pwcca``, and Kornblith et al.'s numpy linear CKA.
+(d) Linear CKA (biased and debiased) at the Omniglot layer shapes (n, d) = (75, 5),
+    (300, 64), (1200, 64), (3675, 64): repsim vs ckatorch 1.0.3 ``cka_base`` (n x n Grams),
+    anatome's ``linear_cka_distance`` (1 - CKA), and the numpy formula. Torch peers get float32
+    tensors, numpy peers numpy arrays; repsim is timed on both (it accepts either).
 
-(a) Single pairs of sizes (d, n) = (32, 132300), (64, 50000), (512, 10000), (5, 75): CCA,
-    SVCCA (keep=0.99), PWCCA and linear CKA, each against its numpy baseline.
-(b) The "compare" workload: 5 layers x 4 measures x 600 tasks of 5-way query sets (75 query
-    images; conv1-conv4 average-pooled to 32 channels, head 5 logits), theta vs theta'.
-    Baseline: a Python loop of the numpy functions; repsim: one ``similarity_batch`` per layer.
-
-The baseline is google/svcca's algorithm written plainly in numpy (np.cov, rescaling, pinv,
-eigen square root, SVD; ``compute_pwcca``'s QR weighting with the acts1/acts2 fix; the
-tutorial's SVD-then-CCA for SVCCA) and Kornblith et al.'s feature-space linear CKA. Inputs are
-float32 activations, as a network produces them; both sides compute in float64. Times are the
-minimum over repeats, baseline and repsim interleaved; both use the same BLAS thread count.
+Timing: every implementation runs a block of calls, the implementations alternate block by
+block (``--reps`` rounds), and each one's median per-call time is reported. Values are checked
+to agree before timing. netrep is not on PyPI and its repository was not reachable from this
+machine, so it is not in the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from repsim.similarity import cca, cka, pwcca, similarity_batch, svcca
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import anatome_distance, ckatorch_core
+from bench_compare import KEEP, google_modules
 
-PAIRS = [(32, 132300), (64, 50000), (512, 10000), (5, 75)]
-MEASURES = ("cca", "svcca", "pwcca", "cka")
-KEEP = 0.99
+from repsim.similarity import cca, cka, pwcca, svcca
 
-
-# ----------------------------------------------------------------- numpy baselines (google layout)
-def np_cca(a1: np.ndarray, a2: np.ndarray, epsilon: float = 0.0) -> dict[str, np.ndarray]:
-    """google/svcca ``get_cca_similarity`` core; a1 (d1, n), a2 (d2, n)."""
-    n1 = a1.shape[0]
-    cov = np.cov(a1, a2)
-    sxx, sxy, syy = cov[:n1, :n1], cov[:n1, n1:], cov[n1:, n1:]
-    xmax, ymax = np.max(np.abs(sxx)), np.max(np.abs(syy))
-    sxx, syy, sxy = sxx / xmax, syy / ymax, sxy / np.sqrt(xmax * ymax)
-    xi, yi = np.abs(np.diag(sxx)) >= epsilon, np.abs(np.diag(syy)) >= epsilon
-    sxx, syy, sxy = sxx[xi][:, xi], syy[yi][:, yi], sxy[xi][:, yi]
-    sxx = sxx + epsilon * np.eye(len(sxx))
-    syy = syy + epsilon * np.eye(len(syy))
-
-    def sqrtm(a: np.ndarray) -> np.ndarray:
-        w, v = np.linalg.eigh(a)
-        return v @ np.diag(np.sqrt(w)) @ v.T
-
-    inv_xx, inv_yy = sqrtm(np.linalg.pinv(sxx)), sqrtm(np.linalg.pinv(syy))
-    u, s, v = np.linalg.svd(inv_xx @ sxy @ inv_yy)
-    s = np.abs(s)
-    return {"u": u, "s": s, "v": v, "xi": xi, "yi": yi, "mean": s.mean()}
+CKA_SHAPES = [(75, 5), (300, 64), (1200, 64), (3675, 64)]
 
 
-def np_svcca(a1: np.ndarray, a2: np.ndarray, keep: float = KEEP) -> float:
-    """google's tutorial: centre, SVD, keep the top directions, then CCA."""
-    reduced = []
-    for a in (a1, a2):
-        c = a - a.mean(axis=1, keepdims=True)
-        _, s, vt = np.linalg.svd(c, full_matrices=False)
-        frac = np.cumsum(s**2) / np.sum(s**2)
-        k = min(int(np.sum(frac < keep)) + 1, len(s))
-        reduced.append(s[:k, None] * vt[:k])
-    return float(np_cca(*reduced)["mean"])
-
-
-def np_pwcca(a1: np.ndarray, a2: np.ndarray, epsilon: float = 0.0) -> float:
-    """google/svcca ``compute_pwcca`` (with acts2 where the 2019 code says acts1)."""
-    r = np_cca(a1, a2, epsilon)
-    if r["xi"].sum() <= r["yi"].sum():
-        m = a1[r["xi"]].mean(axis=1, keepdims=True)
-        dirns = r["u"].T @ (a1[r["xi"]] - m) + m
-        acts = a1[r["xi"]]
-    else:
-        m = a2[r["yi"]].mean(axis=1, keepdims=True)
-        dirns = r["v"] @ (a2[r["yi"]] - m) + m
-        acts = a2[r["yi"]]
-    p, _ = np.linalg.qr(dirns.T)
-    w = np.sum(np.abs(p.T @ acts.T), axis=1)
-    w = w / w.sum()
-    return float(np.sum(w * r["s"]))
-
-
-def np_cka(x: np.ndarray, y: np.ndarray) -> float:
-    """Kornblith et al.'s ``feature_space_linear_cka``; x (n, dx), y (n, dy)."""
-    x = x - x.mean(0, keepdims=True, dtype=np.float64)
-    y = y - y.mean(0, keepdims=True, dtype=np.float64)
-    num = np.linalg.norm(x.T @ y) ** 2
-    return float(num / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
-
-
-BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "cca": lambda x, y: float(np_cca(x.T, y.T)["mean"]),
-    "svcca": lambda x, y: np_svcca(x.T, y.T),
-    "pwcca": lambda x, y: np_pwcca(x.T, y.T),
-    "cka": np_cka,
-}
-REPSIM: dict[str, Callable[[object, object], float]] = {
-    "cca": lambda x, y: cca(x, y).mean,
-    "svcca": lambda x, y: svcca(x, y, keep=KEEP).mean,
-    "pwcca": lambda x, y: pwcca(x, y).value,
-    "cka": lambda x, y: cka(x, y).value,
-}
-
-
-# ----------------------------------------------------------------- data and timing
-def activations(rng: np.random.Generator, n: int, d: int, shift: float) -> tuple[np.ndarray, ...]:
-    """ReLU-like float32 activations of two related 'networks' (y a noisy map of x)."""
-    z = rng.standard_normal((n, d), dtype=np.float32)
-    x = np.maximum(z @ rng.standard_normal((d, d), dtype=np.float32) + shift, 0)
-    noise = rng.standard_normal((n, d), dtype=np.float32)
-    y = np.maximum(x @ rng.standard_normal((d, d), dtype=np.float32) + 2 * noise + shift, 0)
+def relu_pair(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, d))
+    x = np.maximum(z @ rng.standard_normal((d, d)) + 0.5, 0)
+    y = np.maximum(z @ rng.standard_normal((d, d)) + 0.3 * rng.standard_normal((n, d)), 0)
     return x.astype(np.float32), y.astype(np.float32)
 
 
-def timed(fn: Callable[[], object], sync: Callable[[], None]) -> tuple[float, object]:
-    sync()
-    start = time.perf_counter()
-    out = fn()
-    sync()
-    return time.perf_counter() - start, out
+def race(cases: dict[str, Callable[[], float]], reps: int, block: int) -> dict[str, float]:
+    """Median seconds per call of each case, the cases alternating block by block."""
+    for fn in cases.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(reps):
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            for _ in range(block):
+                fn()
+            times[name].append((time.perf_counter() - start) / block)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def race(
-    base: Callable[[], object],
-    ours: Callable[[], object],
-    *,
-    sync: Callable[[], None],
-    budget: float,
-    min_reps: int,
-    max_reps: int,
-) -> tuple[float, float, object, object]:
-    """Interleave baseline and repsim; minimum time of each over the repeats."""
-    tb, vb = timed(base, sync)  # also a warm-up for both
-    to, vo = timed(ours, sync)
-    best_b, best_o, spent, reps = tb, to, tb + to, 1
-    while reps < max_reps and (reps < min_reps or spent < budget):
-        tb, _ = timed(base, sync)
-        to, _ = timed(ours, sync)
-        best_b, best_o, spent, reps = min(best_b, tb), min(best_o, to), spent + tb + to, reps + 1
-    return best_b, best_o, vb, vo
+def numpy_cka(x: np.ndarray, y: np.ndarray) -> float:
+    a = x.astype(np.float64)
+    b = y.astype(np.float64)
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    return float(np.linalg.norm(a.T @ b) ** 2
+                 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)))
 
 
-def to_device(a: np.ndarray, device: str) -> object:
-    return a if device == "cpu" else torch.from_numpy(a).to(device)
+def google_svcca(cca_core, x: np.ndarray, y: np.ndarray) -> float:
+    reduced = []
+    for a in (x.T, y.T):
+        c = a - a.mean(axis=1, keepdims=True)
+        _, s, vt = np.linalg.svd(c, full_matrices=False)
+        frac = np.cumsum(s**2) / np.sum(s**2)
+        k = min(int(np.sum(frac < KEEP)) + 1, len(s))
+        reduced.append(s[:k, None] * vt[:k])
+    return float(np.mean(cca_core.get_cca_similarity(*reduced, epsilon=0.0,
+                                                     verbose=False)["cca_coef1"]))
 
 
-def bench_pairs(device: str, quick: bool, sync: Callable[[], None]) -> list[dict]:
+def tiny_pair(cca_core, pw, reps: int) -> list[dict]:
+    x, y = relu_pair(75, 5)
+    xt, yt = x.T.copy(), y.T.copy()
+    pairs = {
+        "cca": (lambda: cca(x, y).value,
+                lambda: float(np.mean(cca_core.get_cca_similarity(
+                    xt, yt, epsilon=0.0, verbose=False)["cca_coef1"]))),
+        "svcca": (lambda: svcca(x, y).value, lambda: google_svcca(cca_core, x, y)),
+        "pwcca": (lambda: pwcca(x, y).value,
+                  lambda: float(pw.compute_pwcca(xt, yt, epsilon=0.0)[0])),
+        "cka": (lambda: cka(x, y).value, lambda: numpy_cka(x, y)),
+    }
     rows = []
-    rng = np.random.default_rng(0)
-    for d, n in PAIRS:
-        x, y = activations(rng, n, d, shift=0.5)
-        xd, yd = to_device(x, device), to_device(y, device)
-        for name in MEASURES:
-            tb, to, vb, vo = race(
-                lambda name=name, x=x, y=y: BASELINES[name](x, y),
-                lambda name=name, xd=xd, yd=yd: REPSIM[name](xd, yd),
-                sync=sync,
-                budget=0.5 if quick else 3.0,
-                min_reps=1 if quick else 3,
-                max_reps=3 if quick else 15,
-            )
-            rows.append(
-                {
-                    "case": f"d={d}, n={n}",
-                    "measure": name,
-                    "numpy_s": tb,
-                    "repsim_s": to,
-                    "speedup": tb / to,
-                    "abs_diff": abs(float(vb) - float(vo)),
-                }
-            )
-            print(
-                f"  (d={d:>3}, n={n:>6}) {name:6s} numpy {tb * 1e3:9.2f} ms  repsim "
-                f"{to * 1e3:9.2f} ms  x{tb / to:6.2f}  |diff| {rows[-1]['abs_diff']:.1e}"
-            )
+    for measure, (ours, theirs) in pairs.items():
+        diff = abs(ours() - theirs())
+        t = race({"repsim": ours, "peer": theirs}, reps, 50)
+        rows.append({"measure": measure, "n": 75, "d": 5,
+                     "peer": "numpy (Kornblith)" if measure == "cka" else "google/svcca",
+                     "repsim_us": 1e6 * t["repsim"], "peer_us": 1e6 * t["peer"],
+                     "speedup": t["peer"] / t["repsim"], "abs_diff": diff})
     return rows
 
 
-def workload_data(tasks: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per layer (conv1..conv4 pooled to 32 channels, head 5 logits): (T, 75, d) pairs."""
-    rng = np.random.default_rng(1)
-    layers = []
-    for d, change in ((32, 0.1), (32, 0.1), (32, 0.15), (32, 0.2), (5, 1.0)):
-        x = np.maximum(rng.standard_normal((tasks, 75, d), dtype=np.float32) + 0.3, 0)
-        shift = change * rng.standard_normal((tasks, 75, d), dtype=np.float32)
-        layers.append((x, np.maximum(x + shift, 0).astype(np.float32)))
-    return layers
+def cka_peers(anatome, ckatorch, reps: int) -> list[dict]:
+    rows = []
+    for n, d in CKA_SHAPES:
+        x, y = relu_pair(n, d)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        for debiased in (False, True):
+            cases = {
+                "repsim (numpy input)": lambda: cka(x, y, debiased=debiased).value,
+                "repsim (torch input)": lambda: cka(tx, ty, debiased=debiased).value,
+                "ckatorch": lambda: float(ckatorch.cka_base(tx, ty, unbiased=debiased)),
+                "anatome": lambda: 1.0 - float(anatome.linear_cka_distance(tx, ty, debiased)),
+            }
+            if not debiased:
+                cases["numpy (Kornblith)"] = lambda: numpy_cka(x, y)
+            values = {k: f() for k, f in cases.items()}
+            ref = values["repsim (numpy input)"]
+            block = max(1, int(2e5 // (n * d + n * n // 8)))
+            t = race(cases, reps, block)
+            for name in cases:
+                if name.startswith("repsim"):
+                    continue
+                for side in ("repsim (numpy input)", "repsim (torch input)"):
+                    rows.append({
+                        "n": n, "d": d, "debiased": debiased, "peer": name, "repsim_input":
+                        side.split("(")[1].rstrip(")"), "repsim_us": 1e6 * t[side],
+                        "peer_us": 1e6 * t[name], "speedup": t[name] / t[side],
+                        "abs_diff": abs(values[name] - ref),
+                    })
+    return rows
 
 
-def bench_workload(device: str, quick: bool, sync: Callable[[], None]) -> list[dict]:
-    tasks = 60 if quick else 600
-    layers = workload_data(tasks)
-    on_dev = [(to_device(x, device), to_device(y, device)) for x, y in layers]
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--reps", type=int, default=25)
+    parser.add_argument("--svcca", type=Path,
+                        default=Path(os.environ.get("SVCCA_DIR", "benchmarks/.peers/svcca")))
+    parser.add_argument("--anatome", type=Path,
+                        default=Path(os.environ.get("ANATOME_DIR", "benchmarks/.peers/anatome")))
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    args = parser.parse_args()
+    from threadpoolctl import threadpool_limits
 
-    def baseline() -> dict[str, np.ndarray]:
-        return {
-            f"{i}/{m}": np.array([BASELINES[m](a, b) for a, b in zip(x, y, strict=True)])
-            for i, (x, y) in enumerate(layers)
-            for m in MEASURES
-        }
-
-    def batched() -> dict[str, np.ndarray]:
-        out = {}
-        for i, (x, y) in enumerate(on_dev):
-            res = similarity_batch(x, y, measures=MEASURES, keep=KEEP)
-            out.update({f"{i}/{m}": res[m].cpu().numpy() for m in MEASURES})
-        return out
-
-    def looped() -> dict[str, np.ndarray]:
-        return {
-            f"{i}/{m}": np.array([REPSIM[m](a, b) for a, b in zip(x, y, strict=True)])
-            for i, (x, y) in enumerate(on_dev)
-            for m in MEASURES
-        }
-
-    reps = dict(sync=sync, budget=0.0, min_reps=1 if quick else 2, max_reps=1 if quick else 2)
-    tb, to, vb, vo = race(baseline, batched, **reps)
-    tl, _, vl, _ = race(looped, lambda: None, **reps)
-    diff = max(float(np.max(np.abs(vb[k] - vo[k]))) for k in vb)
-    loop_diff = max(float(np.max(np.abs(vb[k] - vl[k]))) for k in vb)
-    label = f"5 layers x 4 measures x {tasks} tasks (n=75)"
-    print(
-        f"  workload: numpy loop {tb:.2f} s, repsim batched {to:.2f} s (x{tb / to:.1f}), "
-        f"repsim single-call loop {tl:.2f} s (x{tb / tl:.2f}); |diff| {diff:.1e}"
-    )
-    return [
-        {
-            "case": label,
-            "measure": "all 4, batched",
-            "numpy_s": tb,
-            "repsim_s": to,
-            "speedup": tb / to,
-            "abs_diff": diff,
-        },
-        {
-            "case": label,
-            "measure": "all 4, loop of single calls",
-            "numpy_s": tb,
-            "repsim_s": tl,
-            "speedup": tb / tl,
-            "abs_diff": loop_diff,
-        },
-    ]
-
-
-# ----------------------------------------------------------------- report
-def environment(device: str, threads: int) -> dict:
-    env = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "threads": threads,
-        "cpu": platform.processor() or platform.machine(),
-        "device": device,
-    }
-    try:
-        with open("/proc/cpuinfo") as fh:
-            env["cpu"] = next(ln.split(":", 1)[1].strip() for ln in fh if "model name" in ln)
-    except (OSError, StopIteration):
-        pass
-    if device == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(0)
-    return env
-
-
-def markdown(rows: list[dict], env: dict, quick: bool) -> str:
-    where = f"repsim on {env['device']}" + (f" ({env['gpu']})" if "gpu" in env else "")
-    lines = [
-        f"# repsim.similarity benchmark ({where}; numpy baseline on CPU)",
-        "",
-        f"{env['date']}; CPU {env['cpu']}; {env['threads']} BLAS/torch thread(s); "
-        f"numpy {env['numpy']}, torch {env['torch']}, Python {env['python']}"
-        + ("; QUICK mode (fewer repeats, 60 tasks)" if quick else "")
-        + ".",
-        "",
-        "Speedup = numpy time / repsim time (> 1: repsim faster). Times: minimum over repeats.",
-        "",
-        "| case | measure | numpy (ms) | repsim (ms) | speedup | abs diff |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['case']} | {r['measure']} | {r['numpy_s'] * 1e3:.2f} | "
-            f"{r['repsim_s'] * 1e3:.2f} | {r['speedup']:.2f}x | {r['abs_diff']:.1e} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--quick", action="store_true", help="few repeats, 60 tasks (< 1 min)")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads (both sides)")
-    parser.add_argument("--out", type=Path, default=None, help="markdown path (.json beside)")
-    args = parser.parse_args(argv)
-    device = args.device
-    if device == "cuda" and not torch.cuda.is_available():
-        print(
-            f"--device cuda: torch {torch.__version__} sees no CUDA device "
-            f"(torch.cuda.is_available() is False); running on the CPU instead.",
-            file=sys.stderr,
-        )
-        device = "cpu"
     torch.set_num_threads(args.threads)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.threads)
-    except ImportError:
-        print("threadpoolctl missing: numpy's BLAS threads are not limited", file=sys.stderr)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    print(f"single pairs (repsim on {device}):")
-    rows = bench_pairs(device, args.quick, sync)
-    print("compare workload:")
-    rows += bench_workload(device, args.quick, sync)
-    env = environment(device, args.threads)
-    quick = "_quick" if args.quick else ""  # never overwrite a full run with a quick one
-    out = args.out or Path(f"docs/benchmarks/similarity_{device}{quick}.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(rows, env, args.quick))
-    out.with_suffix(".json").write_text(json.dumps({"env": env, "rows": rows}, indent=2))
-    print(f"wrote {out} and {out.with_suffix('.json')}")
-    return 0
+    threadpool_limits(args.threads)
+    warnings.simplefilter("ignore")
+    cca_core, pw = google_modules(args.svcca)
+    tiny = tiny_pair(cca_core, pw, args.reps)
+    for r in tiny:
+        print(f"tiny {r['measure']:6s} repsim {r['repsim_us']:8.1f} us  {r['peer']} "
+              f"{r['peer_us']:8.1f} us  {r['speedup']:.2f}x  diff {r['abs_diff']:.1e}", flush=True)
+    ckas = cka_peers(anatome_distance(args.anatome), ckatorch_core(), args.reps)
+    for r in ckas:
+        print(f"cka n={r['n']} d={r['d']} deb={r['debiased']} vs {r['peer']} (repsim "
+              f"{r['repsim_input']}): {r['speedup']:.2f}x", flush=True)
+    result = {
+        "env": {"torch": torch.__version__, "numpy": np.__version__, "threads": args.threads,
+                "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                "load_avg_end": os.getloadavg(),
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "tiny_pair": tiny, "cka": ckas,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"similarity_vs_peers_cpu_{args.threads}t.json").write_text(
+        json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -8,7 +8,7 @@ export REPSIM_DATA=$PWD/.gpu/data REPSIM_CACHE=$PWD/.gpu/cache REPSIM_TEST_DATA=
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
 nvidia-smi -L; python -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
 echo "== CUDA tests"; timeout 120 python -m pytest -q -m gpu tests -p no:cacheprovider 2>&1 | tail -8
-echo "== meta timings"; timeout 150 python benchmarks/bench_meta.py --device cuda --repeats 10 --out "$OUT" 2>&1 | tail -22
+echo "== GPU check (20w1s MAML meta-iterations/min, CUDA graphs, compile, learn2learn)"; timeout 420 python benchmarks/gpu_check.py --seconds 45 --out "$OUT" 2>&1 | tail -8
 echo "== CUDA training (MAML omniglot 5w1s, 60 s)"
 timeout 100 python -m repsim train --algo maml --steps 100000 --max-minutes 1 --val-every 250 \
   --checkpoint-every 100000 --device cuda --out /tmp/gpu-maml 2>&1 | tail -c 400

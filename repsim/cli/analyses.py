@@ -107,7 +107,7 @@ Split = option(str, "test | val | train")
 # Why 1 by default: the per-task work (75-image batches, 64-wide matrices) gains little from
 # intra-op threads, and on a shared CPU their barriers stall: the 100-task compare on the busy
 # 2-core dev box took 29 s with 1 thread (torch and BLAS), 90 s with BLAS at its default 2 and
-# 288 s with both at 2 (docs/benchmarks/compare_cpu.md).
+# 288 s with both at 2 (measured 2026-11-26; see benchmarks/README.md for the current benchmarks).
 Threads = option(
     int,
     "CPU threads for torch and numpy's BLAS (0: their defaults). 1 is fastest "

@@ -1,8 +1,9 @@
 """Wall-clock cost of one meta-iteration (training) and one evaluation batch (inference).
 
-Used by ``repsim reproduce`` for the paper's "ANIL is faster" figure and by
-``benchmarks/bench_meta.py``. Inputs are random tensors of the task's shape: the cost of these
-networks does not depend on pixel values, so no data set is needed.
+Used by ``repsim reproduce`` for the paper's "ANIL is faster" figure (the side-by-side
+comparison with learn2learn is ``benchmarks/bench_meta.py``). Inputs are random tensors of the
+task's shape: the cost of these networks does not depend on pixel values, so no data set is
+needed.
 """
 
 from __future__ import annotations

@@ -170,3 +170,19 @@ def constant_features(s: Array, mean: Array, n: int, *, epsilon: float = 0.0) ->
     if epsilon > 0:
         dead = dead | (var < epsilon * B.xp(var).amax(var, -1)[..., None])
     return dead
+
+
+def float32_scale(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """The largest |value| of each pair side (per leading task index), to divide by in float32.
+
+    Why: CKA's HSIC terms are fourth powers of the activations (sums of squared covariance or
+    Gram entries). For ReLU maps around 1e3 they pass float32's 3.4e38 and the ratio silently
+    became inf/inf or x/inf = 0.0. Every measure here is invariant to scaling either side, so
+    each side is brought to max |value| = 1 before any product is formed; float64 is left
+    untouched (its results stay bit-for-bit what they were). Returns ones for float64.
+    Shape (..., 1, 1), no gradient.
+    """
+    if dtype != torch.float32:
+        return torch.ones((1,) * x.dim(), dtype=x.dtype, device=x.device)
+    peak = x.detach().abs().amax(dim=(-2, -1), keepdim=True)
+    return torch.where(peak > 0, peak, torch.ones_like(peak))  # NaN/inf stay: checks see them

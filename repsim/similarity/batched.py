@@ -26,6 +26,7 @@ from repsim.similarity._linalg import (
     centred_gram,
     compute_dtype,
     constant_features,
+    float32_scale,
     moments,
 )
 from repsim.similarity.cca import _cca_core, masked_mean
@@ -180,6 +181,8 @@ def _chunk_values(
     Returns the values and how many tasks had constant features (redone per task).
     """
     n, dx, dy = x.shape[-2], x.shape[-1], y.shape[-1]
+    if dtype == torch.float32:  # every measure is scale-invariant; keeps HSIC's x^4 in range
+        x, y = x / float32_scale(x, dtype), y / float32_scale(y, dtype)
     cca_family = [m for m in measures if m in CCA_FAMILY]
     feature_route = bool(cca_family) or dx + dy <= n  # d x d moments, else n x n Grams
     out: dict[str, Array] = {}
@@ -210,32 +213,84 @@ def _chunk_values(
         out["cka_rbf"] = _ratio(*_gram_hsics(kx, ky, debiased=False), measure="cka_rbf")
     redone = 0
     if cca_family:
-        out.update(_cca_family(m, tuple(cca_family), keep=keep, epsilon=epsilon, data=(x, y)))
-        redone = _redo_tasks_with_constant_features(m, out, cca_family, keep, epsilon, (x, y))
+        values, redone = _cca_family_grouped(
+            m, tuple(cca_family), keep=keep, epsilon=epsilon, data=(x, y)
+        )
+        out.update(values)
     return out, redone
 
 
-def _redo_tasks_with_constant_features(
+def _cca_family_grouped(
     m: Moments,
-    out: dict[str, Array],
-    cca_family: list[str],
+    measures: tuple[str, ...],
+    *,
     keep: float | int,
     epsilon: float,
     data: tuple[Tensor, Tensor],
-) -> int:
-    """Tasks with constant (dead) features: drop them per task, as the single-pair path does."""
+) -> tuple[dict[str, Array], int]:
+    """CCA-family values with constant (dead) features dropped per task, still batched.
+
+    The single-pair functions drop a task's constant features before CCA. Here the tasks of a
+    chunk are grouped by their pattern of dead features (in a trained network the same few
+    units are dead in most tasks), and each group runs as one stacked computation on its
+    restricted moments: the same kernels on the same sub-matrices as the single-pair path, so
+    the same values, without a per-task Python loop. Returns the values and how many tasks had
+    dead features.
+    """
     dead_x = constant_features(m.sxx, m.mean_x, m.n, epsilon=epsilon)  # (Tc, dx)
-    dead_y = constant_features(m.syy, m.mean_y, m.n, epsilon=epsilon)
-    tasks = B.nonzero_list(dead_x.any(-1) | dead_y.any(-1))
-    for task in tasks:
-        kx, ky = ~dead_x[task], ~dead_y[task]
-        sub = m.select(task, kx, ky)
-        raw = (data[0][task][:, B.to_torch(kx)], data[1][task][:, B.to_torch(ky)])
-        vals = _cca_family(sub, tuple(cca_family), keep=keep, epsilon=epsilon, data=raw)
+    dead_y = constant_features(m.syy, m.mean_y, m.n, epsilon=epsilon)  # (Tc, dy)
+    dead = np.concatenate([_host(dead_x), _host(dead_y)], axis=-1)  # (Tc, dx + dy)
+    if not dead.any():
+        return _cca_family(m, measures, keep=keep, epsilon=epsilon, data=data), 0
+    dx = dead_x.shape[-1]
+    patterns, group = np.unique(dead, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    out: dict[str, Array] = {}
+    for g, pattern in enumerate(patterns):
+        tasks = np.flatnonzero(group == g)
+        kx, ky = np.flatnonzero(~pattern[:dx]), np.flatnonzero(~pattern[dx:])
+        sub = _select(m, tasks, kx, ky)
+        dev = data[0].device
+        t_t, kx_t, ky_t = (torch.from_numpy(i).to(dev) for i in (tasks, kx, ky))
+        raw = (
+            data[0].index_select(0, t_t).index_select(-1, kx_t),
+            data[1].index_select(0, t_t).index_select(-1, ky_t),
+        )
+        vals = _cca_family(sub, measures, keep=keep, epsilon=epsilon, data=raw)
         for name, v in vals.items():
-            out[name] = B.copy(out[name])
-            out[name][task] = v
-    return len(tasks)
+            if name not in out:
+                out[name] = _empty_like(v, dead.shape[0])
+            out[name][_index(tasks, v)] = v
+    return out, int(dead.any(-1).sum())
+
+
+def _host(a: Array) -> np.ndarray:
+    return a.cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
+
+
+def _index(i: np.ndarray, like: Array) -> Array:
+    return torch.from_numpy(i).to(like.device) if isinstance(like, Tensor) else i
+
+
+def _empty_like(v: Array, tasks: int) -> Array:
+    if isinstance(v, Tensor):
+        return torch.empty(tasks, dtype=v.dtype, device=v.device)
+    return np.empty(tasks, dtype=v.dtype)
+
+
+def _select(m: Moments, tasks: np.ndarray, kx: np.ndarray, ky: np.ndarray) -> Moments:
+    """Moments of the tasks ``tasks`` restricted to features ``kx``/``ky`` (index arrays)."""
+    t, ix, iy = (_index(i, m.sxx) for i in (tasks, kx, ky))
+    sxx, syy, sxy = m.sxx[t], m.syy[t], m.sxy[t]
+    return Moments(
+        sxx=sxx[:, ix][:, :, ix],
+        sxy=sxy[:, ix][:, :, iy],
+        syy=syy[:, iy][:, :, iy],
+        mean_x=m.mean_x[t][:, ix],
+        mean_y=m.mean_y[t][:, iy],
+        n=m.n,
+        row_dots=None if m.row_dots is None else m.row_dots[t],
+    )
 
 
 def similarity_batch(
@@ -347,7 +402,8 @@ def similarity_batch(
         notes.append(
             V.warn(
                 f"similarity_batch: {redone} of {tasks} tasks had constant features (dead "
-                "units); for the CCA-family measures they were dropped per task, as cca() does."
+                "units); for the CCA-family measures they were dropped per task, as cca() does "
+                "(tasks with the same dead units are computed together)."
             )
         )
     return SimilarityBatch(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +118,28 @@ def test_result_is_a_dict_with_its_settings(rng):
     out = similarity_batch(x, y, measures=["cka", "cka", "svcca"], keep=4, epsilon=1e-10)
     assert list(out) == ["cka", "svcca"] and out.keep == 4 and out.epsilon == 1e-10
     assert out.warnings == ()
+
+
+def test_tasks_sharing_dead_units_are_computed_as_a_group_and_match_single_calls(rng):
+    """Several tasks with the same dead units (one stacked group), others with their own
+    pattern, others with none: every task equals the single-pair answer."""
+    x, y = _tasks(rng, tasks=9)
+    x[[0, 3, 5, 8], :, 1] = 0.0  # the same dead ReLU in four tasks (one group)
+    x[[0, 3, 5, 8], :, 4] = 0.0
+    y[[3, 5], :, 2] = 0.25  # two of them also have a constant unit on the y side
+    x[6, :, 0] = 0.0  # a pattern of its own
+    measures = ("cca", "svcca", "pwcca", "r2cca", "cka")
+    with pytest.warns(SimilarityWarning, match="5 of 9 tasks had constant features"):
+        out = similarity_batch(x, y, measures=measures)
+    for i in range(9):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SimilarityWarning)
+            expected = {
+                "cca": cca(x[i], y[i]).value,
+                "svcca": svcca(x[i], y[i]).value,
+                "pwcca": pwcca(x[i], y[i]).value,
+                "r2cca": r2cca(x[i], y[i]).value,
+                "cka": cka(x[i], y[i]).value,
+            }
+        for name in measures:
+            assert out[name][i].item() == pytest.approx(expected[name], abs=1e-10), (name, i)
