@@ -246,7 +246,8 @@ def prepare_pair(
             f"{measure}: needs at least {min_n} samples; got n_samples={n}. "
             "Pass more datapoints (rows)."
         )
-    if not batched and n < min(xt.shape[-1], yt.shape[-1]):
+    # Debiased CKA is the measure made for n < d (few-shot query sets), so only the others warn.
+    if not batched and measure != "cka_debiased" and n < min(xt.shape[-1], yt.shape[-1]):
         warn(
             f"{measure}: x and y have fewer rows (n={n}) than columns ({xt.shape[-1]}, "
             f"{yt.shape[-1]}); repsim reads rows as datapoints, (n_samples, n_features). If "

@@ -37,5 +37,6 @@ def test_small_numpy_pair_still_refuses_bad_input(rng):
         cka(x, np.ones((75, 5)))
     with pytest.raises(ValueError, match="n_samples"):
         cka(x, y[:70])
-    with pytest.raises(ValueError, match=r"overflow|finite|Rescale"):
-        cka(x * 1e200, y)
+    # Huge values are not refused: CKA is scale-invariant and the checked route rescales by an
+    # exact power of two, so the lean route must step aside and give the unscaled answer.
+    assert cka(x * 1e200, y).value == pytest.approx(cka(x, y).value, abs=1e-12)
