@@ -1,4 +1,4 @@
-"""Train the shipped 2D-navigation runs: MAML and ANIL, 3 seeds, the paper's settings.
+"""Train the shipped 2D-navigation runs: MAML and ANIL, 3 seeds, the paper's settings at the `cpu` scale (Fisher products from every 5th trajectory).
 
     python analysis/rl_nav2d_train.py --group 0 --until 12:10   # and --group 1 in parallel
 
@@ -40,7 +40,7 @@ def main() -> None:
         hh, mm = (int(x) for x in args.until.split(":"))
         now = datetime.now(timezone.utc)
         deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
-    runs = [(rl_config("nav2d", algorithm=a, seed=s, steps=args.steps), args.out / f"{a}-s{s}")
+    runs = [(rl_config("nav2d", scale="cpu", algorithm=a, seed=s, steps=args.steps), args.out / f"{a}-s{s}")
             for a, s in GROUPS[args.group]]
     while True:
         pending = []

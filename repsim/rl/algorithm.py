@@ -17,7 +17,7 @@ from torch.func import jvp, vjp, vmap
 
 from repsim.rl.baseline import add_advantages
 from repsim.rl.config import RLConfig
-from repsim.rl.objective import adapt_task, adapted_outputs, surrogate_and_kl
+from repsim.rl.objective import adapt_task, adapted_outputs, inner_gradients, surrogate_and_kl
 from repsim.rl.rollout import Trajectories, rollout
 from repsim.rl.trpo import TRPOStep, flatten, trpo_step, unflatten
 
@@ -125,7 +125,7 @@ def _outer_parts(params, data: IterationData, config: RLConfig, adapt_names):
     def outputs(p: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         return adapted_outputs(
             p, train, valid["obs"], lr=config.inner_lr,
-            adapt_names=adapt_names, first_order=config.first_order,
+            adapt_names=adapt_names, first_order=config.first_order, grad_offset=None,
         )
 
     return outputs, valid
@@ -153,6 +153,48 @@ def _loss_cotangent(mean: Tensor, log_std: Tensor, valid):
     return loss.detach(), cot
 
 
+def _fisher_product(params, data, config, adapt_names, old_ls, outputs, pullback, valid):
+    """v ↦ F v, F the Hessian at θ_old of the mean KL through the inner step.
+
+    F = Jᵀ M J (see repsim.rl.objective): M = w/σ² on the means (w the per-state weight of the
+    task-averaged masked mean) and 2/B on the log-stds. With ``fisher_subsample = k > 1`` the
+    product uses every k-th trajectory of each task (OpenAI baselines' TRPO uses every 5th
+    sample): J is then the Jacobian of the adapted policy on the kept D' states, with the inner
+    Hessian from the kept D trajectories; a constant gradient offset keeps θ'ᵢ(θ_old) exactly
+    the full-data adapted parameters, so only the curvature is estimated from fewer samples.
+    The gradient and the line search's KL always use all trajectories.
+    """
+    names = list(params)
+    k = config.fisher_subsample
+    if k > 1:
+        train = {f: v[:, ::k] for f, v in _task_fields(data.train).items()}
+        valid = {f: v[:, ::k] for f, v in valid.items()}
+        full = inner_gradients(params, _task_fields(data.train), adapt_names=adapt_names)
+        sub = inner_gradients(params, train, adapt_names=adapt_names)
+        offset = {n: (full[n] - sub[n]).detach() for n in full}
+
+        def outputs(p):
+            return adapted_outputs(
+                p, train, valid["obs"], lr=config.inner_lr, adapt_names=adapt_names,
+                first_order=config.first_order, grad_offset=offset,
+            )
+
+        _, pullback = vjp(outputs, params)
+    mask = valid["mask"]
+    n_tasks = mask.shape[0]
+    w = mask / mask.sum((1, 2), keepdim=True).clamp_min(1.0) / n_tasks
+    m_mean = w[..., None] * torch.exp(-2 * old_ls)[:, None, None, :]
+    m_ls = torch.full_like(old_ls, 2.0 / n_tasks)
+
+    def fvp(v_flat: Tensor) -> Tensor:
+        tangent = unflatten(v_flat, params, names)
+        _, (j_mean, j_ls) = jvp(outputs, (params,), (tangent,))
+        (out,) = pullback((m_mean * j_mean, m_ls * j_ls))
+        return flatten(out, names)
+
+    return fvp
+
+
 def meta_step(
     params: Mapping[str, Tensor],
     data: IterationData,
@@ -168,19 +210,7 @@ def meta_step(
     loss0, cot = _loss_cotangent(mean, log_std, valid)
     (grad,) = pullback(cot)
 
-    # The KL's Hessian at θ_old is Jᵀ M J (see repsim.rl.objective): M = w/σ² on the means
-    # (w the per-state weight of the task-averaged masked mean) and 2/B on the log-stds.
-    mask = valid["mask"]
-    n_tasks = mask.shape[0]
-    w = mask / mask.sum((1, 2), keepdim=True).clamp_min(1.0) / n_tasks
-    m_mean = w[..., None] * torch.exp(-2 * old_ls)[:, None, None, :]
-    m_ls = torch.full_like(old_ls, 2.0 / n_tasks)
-
-    def fvp(v_flat: Tensor) -> Tensor:
-        tangent = unflatten(v_flat, params, names)
-        _, (j_mean, j_ls) = jvp(outputs, (params,), (tangent,))
-        (out,) = pullback((m_mean * j_mean, m_ls * j_ls))
-        return flatten(out, names)
+    fvp = _fisher_product(params, data, config, adapt_names, old_ls, outputs, pullback, valid)
 
     def evaluate(candidate: Params) -> tuple[float, float]:
         with torch.no_grad():

@@ -32,6 +32,7 @@ __all__ = [
     "adapt_task",
     "adapted_outputs",
     "gaussian_kl",
+    "inner_gradients",
     "reinforce_loss",
     "surrogate_and_kl",
 ]
@@ -59,8 +60,13 @@ def adapt_task(
     lr: float,
     adapt_names: Sequence[str],
     first_order: bool = False,
+    grad_offset: Mapping[str, Tensor] | None = None,
 ) -> Params:
-    """One REINFORCE step on one task's rollouts; parameters not in ``adapt_names`` stay put."""
+    """One REINFORCE step on one task's rollouts; parameters not in ``adapt_names`` stay put.
+
+    ``grad_offset`` (a constant added to the inner gradient) lets a cheaper, subsampled inner
+    loss reproduce the full one's adapted parameters at one point (see ``fisher_subsample``).
+    """
     adapted = {k: params[k] for k in adapt_names}
     fixed = {k: v for k, v in params.items() if k not in adapted}
 
@@ -70,6 +76,8 @@ def adapt_task(
     grads = grad(loss)(adapted)
     if first_order:
         grads = {k: g.detach() for k, g in grads.items()}
+    if grad_offset is not None:
+        grads = {k: g + grad_offset[k] for k, g in grads.items()}
     return {**fixed, **{k: adapted[k] - lr * grads[k] for k in adapted}}
 
 
@@ -81,6 +89,7 @@ def adapted_outputs(
     lr: float,
     adapt_names: Sequence[str],
     first_order: bool = False,
+    grad_offset: Mapping[str, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """θ → (mean ``(B, K, T, act)``, log_std ``(B, act)``) of each task's adapted policy on D'ᵢ.
 
@@ -88,16 +97,33 @@ def adapted_outputs(
     leading task axis. With ``lr == 0`` (or no adapted names) this is the unadapted policy.
     """
 
-    def one_task(obs, actions, advantages, mask, v_obs):
+    def one_task(obs, actions, advantages, mask, v_obs, offset):
         p = adapt_task(
             params, obs, actions, advantages, mask,
-            lr=lr, adapt_names=adapt_names, first_order=first_order,
+            lr=lr, adapt_names=adapt_names, first_order=first_order, grad_offset=offset,
         )
         return policy_mean(p, v_obs), p["head.log_std"]
 
-    return vmap(one_task)(
-        train["obs"], train["actions"], train["advantages"], train["mask"], valid_obs
+    in_dims = (0, 0, 0, 0, 0, None if grad_offset is None else 0)
+    return vmap(one_task, in_dims=in_dims)(
+        train["obs"], train["actions"], train["advantages"], train["mask"], valid_obs, grad_offset
     )
+
+
+def inner_gradients(
+    params: Mapping[str, Tensor], train: Mapping[str, Tensor], *, adapt_names: Sequence[str]
+) -> Params:
+    """∇θ Lᵢ(θ) of every task (leading task axis), for the adapted parameters only."""
+    adapted = {k: params[k] for k in adapt_names}
+    fixed = {k: v for k, v in params.items() if k not in adapted}
+
+    def one_task(obs, actions, advantages, mask):
+        def loss(sub: Params) -> Tensor:
+            return reinforce_loss({**fixed, **sub}, obs, actions, advantages, mask)
+
+        return grad(loss)(adapted)
+
+    return vmap(one_task)(train["obs"], train["actions"], train["advantages"], train["mask"])
 
 
 def gaussian_kl(mean_old: Tensor, log_std_old: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:

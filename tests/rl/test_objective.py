@@ -141,3 +141,47 @@ def test_adapted_outputs_with_zero_lr_is_the_policy():
                                     adapt_names=adapt_names_for(params, "maml"))
     torch.testing.assert_close(mean, policy_mean(params, data.valid.obs))
     torch.testing.assert_close(log_std, params["head.log_std"].expand(3, -1))
+
+
+def test_subsampled_fisher_equals_exact_on_duplicated_trajectories():
+    # Every trajectory appears twice in a row: every 2nd trajectory is then the same data
+    # (same masked means), so the subsampled Fisher product must equal the exact one.
+    from dataclasses import replace as dc_replace
+
+    from repsim.rl import algorithm as alg
+
+    _, params = small_params()
+    base = _data()
+
+    def twice(t):
+        return dc_replace(t, **{f: v.repeat_interleave(2, dim=1) for f, v in t.to_dict().items()})
+
+    data = IterationData(base.tasks, twice(base.train), twice(base.valid))
+    names = adapt_names_for(params, "maml")
+    v = {k: torch.randn_like(p) for k, p in params.items()}
+    keys = list(params)
+    got = {}
+    real = alg.trpo_step
+
+    def probe(params_, grad_, fvp, evaluate, loss_before, **kw):
+        got[len(got)] = fvp(flatten(v, keys))
+        return real(params_, grad_, fvp, evaluate, loss_before, **kw)
+
+    alg.trpo_step = probe
+    try:
+        for k in (1, 2):
+            cfg = RLConfig(algorithm="maml", inner_lr=LR, hidden=6, fisher_subsample=k)
+            meta_step(params, data, cfg, names)
+    finally:
+        alg.trpo_step = real
+    torch.testing.assert_close(got[1], got[0], rtol=1e-4, atol=1e-6)
+    # ... and with distinct trajectories it is only an estimate (the test can fail)
+    got.clear()
+    alg.trpo_step = probe
+    try:
+        for k in (1, 2):
+            cfg = RLConfig(algorithm="maml", inner_lr=LR, hidden=6, fisher_subsample=k)
+            meta_step(params, base, cfg, names)
+    finally:
+        alg.trpo_step = real
+    assert not torch.allclose(got[1], got[0], rtol=1e-3)
