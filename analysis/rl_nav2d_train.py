@@ -52,7 +52,9 @@ def main() -> None:
             break
         done, cfg, out = min(pending, key=lambda p: p[0])
         target = min(cfg.steps, done + args.chunk)
-        train_rl(dataclasses.replace(cfg), out_dir=out, resume=True, stop_after=target)
+        result = train_rl(dataclasses.replace(cfg), out_dir=out, resume=True, stop_after=target)
+        if result.interrupted:  # SIGTERM / Ctrl-C: the run saved its checkpoint; stop here
+            break
     print("finished", [(str(o), checkpoint_paths(o)[-1][0]) for _, o in runs], flush=True)
 
 

@@ -41,6 +41,7 @@ class RLTrainResult:
     last_checkpoint: Path
     step: int
     metrics: pd.DataFrame
+    interrupted: bool = False  # stopped by SIGTERM / Ctrl-C (callers looping over runs stop too)
 
 
 def env_dims(config: RLConfig) -> tuple[int, int]:
@@ -181,4 +182,5 @@ def train_rl(
     final = out_dir / "checkpoints" / f"step_{step:06d}.pt"
     if not final.exists() or last_path != final:
         last_path = checkpoint(step)
-    return RLTrainResult(out_dir, last_path, step, pd.DataFrame.from_records(records))
+    return RLTrainResult(out_dir, last_path, step, pd.DataFrame.from_records(records),
+                         interrupted=stop["now"])
