@@ -35,6 +35,7 @@ __all__ = ["POLICY_LAYERS", "ablate_policy", "compare_policy", "compare_policy_m
            "compare_policy_run"]
 
 POLICY_LAYERS = ("fc1", "fc2", "head")
+DEFAULT_STATES = 500
 ANIL_NOTE = ("ANIL adapts only the head in the inner loop, so fc1 and fc2 are identical under θ "
              "and θ' by construction (similarity 1): a property of ANIL, not a finding")
 STATES_NOTE = ("inputs: per test task, {n} states drawn (seed {seed}) from the unmasked steps of "
@@ -46,18 +47,23 @@ def _load(source: str | Path | RLTrained) -> RLTrained:
     return source if isinstance(source, RLTrained) else load_rl(source)
 
 
-def _states(data, *, states: int, seed: int) -> Tensor:
-    """``(tasks, states, obs_dim)``: a seeded draw of visited states from each task's D'ᵢ."""
+def _states(data, *, states: int | None, seed: int) -> Tensor:
+    """``(tasks, states, obs_dim)``: a seeded draw of visited states from each task's D'ᵢ.
+
+    ``states=None``: 500, or every task's visited-state count if one has fewer.
+    """
     obs, mask = data.valid.obs, data.valid.mask
     b = obs.shape[0]
     flat_obs, flat_mask = obs.reshape(b, -1, obs.shape[-1]), mask.reshape(b, -1)
+    if states is None:
+        states = min(DEFAULT_STATES, int((flat_mask > 0).sum(1).min()))
     g = torch.Generator().manual_seed(seed)
     out = []
     for i in range(b):
         idx = torch.nonzero(flat_mask[i] > 0).squeeze(1)
         if idx.numel() < states:
             raise ValueError(f"test task {i} has only {idx.numel()} visited states, fewer than "
-                             f"the {states} asked for; lower --states")
+                             f"the {states} asked for; use fewer states")
         pick = idx[torch.randperm(idx.numel(), generator=g)[:states]]
         out.append(flat_obs[i, pick])
     return torch.stack(out)
@@ -75,6 +81,7 @@ def _adaptation_records(trained: RLTrained, *, tasks: int, states: int, seed: in
     cfg, params = trained.config, trained.params
     data = test_rollouts(params, cfg, tasks=tasks, seed=seed)
     x = _states(data, states=states, seed=seed)
+    states = x.shape[1]
     names = adapt_names_for(params, cfg.algorithm)
     adapted = adapt_all(params, data.train, lr=cfg.inner_lr, adapt_names=names)
     before = model_activations(trained.policy, params, x, layers=POLICY_LAYERS)
@@ -113,7 +120,8 @@ def _frame(rows, manifest) -> pd.DataFrame:
     return tidy_frame(rows, manifest, (*C.COMPARE_COLUMNS, C.MODEL_A, C.MODEL_B, "note"))
 
 
-def compare_policy(checkpoint: str | Path | RLTrained, *, tasks: int = 20, states: int = 500,
+def compare_policy(checkpoint: str | Path | RLTrained, *, tasks: int = 20,
+                   states: int | None = None,
                    seed: int = 0, measures: Sequence[str] | None = None,
                    baseline: str = "shuffle") -> pd.DataFrame:
     """Similarity of ``fc1``, ``fc2``, ``head`` under θ vs θ' (one inner step) per test task.
@@ -139,7 +147,7 @@ def compare_policy_run(run_dir: str | Path, *, every: int = 1, **options: Any) -
     for _, path in chosen:
         trained = _load(path)
         r, manifest = _adaptation_records(
-            trained, tasks=options.get("tasks", 20), states=options.get("states", 500),
+            trained, tasks=options.get("tasks", 20), states=options.get("states"),
             seed=options.get("seed", 0), measures=options.get("measures"),
             baseline=options.get("baseline", "shuffle"))
         rows += r
@@ -149,7 +157,7 @@ def compare_policy_run(run_dir: str | Path, *, every: int = 1, **options: Any) -
 
 
 def compare_policy_models(model_a, model_b, *, state: str = "before", tasks: int = 20,
-                          states: int = 500, seed: int = 0,
+                          states: int | None = None, seed: int = 0,
                           measures: Sequence[str] | None = None,
                           baseline: str = "shuffle") -> pd.DataFrame:
     """Two policies' layers on the same states (from model A's adapted rollouts).
@@ -165,6 +173,7 @@ def compare_policy_models(model_a, model_b, *, state: str = "before", tasks: int
         raise ValueError(f"state must be 'before' (θ) or 'after' (θ'); got {state!r}")
     data_a = test_rollouts(a.params, a.config, tasks=tasks, seed=seed)
     x = _states(data_a, states=states, seed=seed)
+    states = x.shape[1]
 
     def acts(t: RLTrained, data) -> dict[str, Tensor]:
         if state == "before":

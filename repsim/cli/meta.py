@@ -24,7 +24,9 @@ OptInt = int | None
 @friendly_errors
 def train_command(
     algo: option(str, "maml | fomaml | anil", "--algo") = "maml",
-    dataset: option(str, "omniglot | miniimagenet | sinusoid") = "omniglot",
+    dataset: option(
+        str, "omniglot | miniimagenet | sinusoid | nav2d | cheetah-vel | cheetah-dir (RL)"
+    ) = "omniglot",
     ways: option(OptInt, "N-way (default: 5; 1 for sinusoid).") = None,
     shots: option(OptInt, "K-shot (default: the preset's).") = None,
     query: option(OptInt, "Query examples per class.") = None,
@@ -44,8 +46,21 @@ def train_command(
     max_minutes: option(float | None, "Stop (with a checkpoint) after this long.") = None,
     data_dir: DataDir = None,
     download: option(bool, "Fetch Omniglot if missing.", "--download") = False,
+    horizon: option(OptInt, "RL: episode length (default: the preset's; nav2d 100).") = None,
+    scale: option(str | None, "RL: preset scale, paper | cpu (default paper).") = None,
 ) -> None:
     """Meta-train MAML / first-order MAML / ANIL; defaults are the paper's for the dataset."""
+    from repsim.cli.rl import RL_DATASETS, refuse_options, train_rl_command
+
+    if dataset in RL_DATASETS:  # meta-RL: MAML-TRPO / ANIL-TRPO (repsim.rl)
+        refuse_options(dict(ways=ways, shots=shots, query=query, inner_steps=inner_steps,
+                            test_inner_steps=test_inner_steps, inner_lr=inner_lr,
+                            meta_lr=meta_lr, val_every=val_every, loop=loop,
+                            data_dir=data_dir, download=download), f"--dataset {dataset}")
+        return train_rl_command(algo=algo, dataset=dataset, horizon=horizon,
+                                meta_batch=meta_batch, steps=steps, seed=seed, scale=scale,
+                                out=out, resume=resume, max_minutes=max_minutes)
+    refuse_options(dict(horizon=horizon, scale=scale), f"--dataset {dataset} (RL options)")
     from repsim.meta import InnerLoop, default_config, train
 
     cfg = default_config(dataset, ways=ways, shots=shots)
@@ -89,7 +104,7 @@ def train_command(
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="A repsim checkpoint (.pt).")],
     head: option(str, "adapted | nil") = "adapted",
-    tasks: option(int, "Number of fixed test tasks.") = 600,
+    tasks: option(OptInt, "Number of fixed test tasks (default 600; RL: 40).") = None,
     inner_steps: option(OptInt, "Inner steps (default: config's test steps).") = None,
     freeze: option(str | None, "Layers frozen in the inner loop, e.g. conv1,conv2.") = None,
     query: option(OptInt, "Query examples per class (default: training's).") = None,
@@ -99,7 +114,16 @@ def eval_command(
     data_dir: DataDir = None,
     json_path: option(Path | None, "Write the result as JSON.", "--json") = None,
 ) -> None:
-    """Meta-test accuracy with 95% CI, and accuracy after each inner step."""
+    """Meta-test accuracy with 95% CI, and accuracy after each inner step (RL: return)."""
+    from repsim.cli.rl import eval_rl, is_rl_source, refuse_options
+
+    if is_rl_source(checkpoint):  # a policy: return before / after adaptation
+        refuse_options(dict(head=head != "adapted", inner_steps=inner_steps, query=query,
+                            split=split != "test", data_dir=data_dir), "an RL checkpoint")
+        eval_rl(checkpoint, tasks=tasks, freeze=split_names(freeze), seed=seed,
+                json_path=json_path)
+        return
+    tasks = 600 if tasks is None else tasks
     from repsim._io import atomic_write_json, run_manifest
     from repsim.meta import evaluate_checkpoint
 

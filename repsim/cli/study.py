@@ -22,6 +22,7 @@ def reproduce_command(
         str,
         typer.Argument(
             help="sinusoid | omniglot-5w1s | omniglot-20w1s | miniimagenet-5w1s | miniimagenet-5w5s"
+            " | rl-nav2d | rl-cheetah-vel | rl-cheetah-dir"
         ),
     ],
     out: option(Path | None, "Study directory (default: study-PRESET).", "--out") = None,
@@ -32,11 +33,18 @@ def reproduce_command(
     download: option(bool, "Fetch Omniglot if missing.", "--download") = False,
     steps: option(int | None, "Override the number of training iterations.") = None,
     threads: Threads = 1,
+    scale: option(str, "RL presets: cpu | paper.") = "cpu",
+    seeds: option(int, "RL presets: training seeds per algorithm.") = 3,
 ) -> None:
     """Run the whole study: train MAML+ANIL, evaluate MAML/ANIL/NIL, compare, ablate, report."""
-    from repsim.study import run_study
+    from repsim.cli.rl import RL_PRESET_NAMES, reproduce_rl
 
     set_threads(threads)
+    if preset in RL_PRESET_NAMES:
+        reproduce_rl(preset, scale=scale, seeds=seeds, out=out, steps=steps)
+        return
+    from repsim.study import run_study
+
     files = run_study(
         preset,
         out_dir=out or Path(f"study-{preset}"),
