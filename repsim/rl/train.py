@@ -114,15 +114,20 @@ def train_rl(
         start, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
         records = [r for r in state.get("metrics", []) if r["step"] <= start]
 
-    atomic_write_json(out_dir / "config.json", rl_config_to_dict(config))
-    atomic_write_json(
-        out_dir / "manifest.json",
-        run_manifest(config=rl_config_to_dict(config), seed=config.seed, kind=KIND,
-                     resumed_from=start or None, threads=torch.get_num_threads()),
-    )
     names = adapt_names_for(params, config.algorithm)
+    written = {"meta": False}
 
     def checkpoint(step: int) -> Path:
+        # config and manifest go with the first checkpoint: a run that fails before it
+        # (bad input, NaN rollouts) leaves nothing behind.
+        if not written["meta"]:
+            atomic_write_json(out_dir / "config.json", rl_config_to_dict(config))
+            atomic_write_json(
+                out_dir / "manifest.json",
+                run_manifest(config=rl_config_to_dict(config), seed=config.seed, kind=KIND,
+                             resumed_from=start or None, threads=torch.get_num_threads()),
+            )
+            written["meta"] = True
         path = out_dir / "checkpoints" / f"step_{step:06d}.pt"
         _save(path, {
             "format": FORMAT, "kind": KIND, "version": 1,
