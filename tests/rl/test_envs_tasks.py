@@ -68,3 +68,14 @@ def test_register_envs_is_idempotent_and_registers_every_id():
     for env_id in GYM_IDS.values():
         assert env_id in gym.registry
         assert gym.registry[env_id].max_episode_steps == 100
+
+
+def test_missing_extra_names_repsim_rl(tmp_path):
+    # A fresh interpreter where gymnasium cannot be imported: the message names the extra.
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['gymnasium'] = None; import repsim.rl"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert 'pip install "repsim[rl]"' in done.stderr and "gymnasium" in done.stderr

@@ -52,11 +52,8 @@ FRAME_SKIP = 5  # gymnasium's HalfCheetah-v5
 RESET_NOISE_SCALE = 0.1  # gymnasium's HalfCheetah-v5
 # MuJoCo meets NaN, inf or huge values by resetting the simulation and counting a warning; an
 # env that silently jumped back to its initial state would corrupt returns, so these raise.
-_UNSTABLE = [
-    int(mujoco.mjtWarning.mjWARN_BADQPOS),
-    int(mujoco.mjtWarning.mjWARN_BADQVEL),
-    int(mujoco.mjtWarning.mjWARN_BADQACC),
-]
+_UNSTABLE = slice(int(mujoco.mjtWarning.mjWARN_BADQPOS), int(mujoco.mjtWarning.mjWARN_BADQACC) + 1)
+assert _UNSTABLE.stop - _UNSTABLE.start == 3  # BADQPOS, BADQVEL, BADQACC are consecutive
 _UNSTABLE_MESSAGE = (
     "MuJoCo met NaN, infinite or huge values in {where} (the simulation is unstable) and "
     "would reset it silently"
@@ -119,7 +116,7 @@ class _HalfCheetahTask(HalfCheetahEnv):
         check_finite_array(a, f"{type(self).__name__}: the action")
         a = np.clip(a, self.action_space.low, self.action_space.high)
         obs, reward, terminated, truncated, info = super().step(a)
-        if any(self.data.warning[w].number for w in _UNSTABLE):
+        if self.data.warning.number[_UNSTABLE].any():
             raise ValueError(_UNSTABLE_MESSAGE.format(where=f"{type(self).__name__}"))
         check_finite_array(obs, f"{type(self).__name__}: MuJoCo's observation")
         check_finite_array(np.asarray(reward), f"{type(self).__name__}: the reward")
@@ -191,7 +188,7 @@ class BatchedHalfCheetah(BatchedEnv):
         self._warnings = self._batch.warning  # (num_envs, mjNWARNING, 2): counts, last info
         lo, hi = self.model.actuator_ctrlrange.T
         self._lo, self._hi = lo.copy(), hi.copy()
-        self._obs = np.empty((self.num_envs, self.obs_dim))
+        self._obs = np.empty((self.num_envs, self.obs_dim), dtype=np.float32)
         self._done = torch.zeros(self.num_envs, dtype=torch.bool)  # HalfCheetah never ends
 
     def reset(self) -> torch.Tensor:
@@ -215,20 +212,22 @@ class BatchedHalfCheetah(BatchedEnv):
         self._obs[:, : self.model.nq - 1] = self._qpos[:, 1:]
         self._obs[:, self.model.nq - 1 :] = self._qvel
         check_finite_array(self._obs, f"{self.name}: MuJoCo's observation")
-        return torch.from_numpy(self._obs.astype(np.float32))
+        return torch.from_numpy(self._obs.copy())
 
     def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        a = self._begin_step(action).numpy().astype(np.float64)
-        np.clip(a, self._lo, self._hi, out=a)
+        a = self._begin_step(action, check_finite=False).numpy().astype(np.float64)
+        check_finite_array(a, f"{self.name}: the action")
+        np.maximum(a, self._lo, out=a)  # clip to the actuators' range (np.clip is slower)
+        np.minimum(a, self._hi, out=a)
         x_before = self._qpos[:, 0].copy()
         self._ctrl[:] = a
         self._batch.step(nstep=FRAME_SKIP)
-        unstable = self._warnings[:, _UNSTABLE, 0].any(axis=1)
-        if unstable.any():
+        if self._warnings[:, _UNSTABLE, 0].any():
+            unstable = self._warnings[:, _UNSTABLE, 0].any(axis=1)
             where = f"{self.name} env(s) {np.flatnonzero(unstable)[:5].tolist()}"
             raise ValueError(_UNSTABLE_MESSAGE.format(where=where) + "; call reset()")
         x_velocity = (self._qpos[:, 0] - x_before) / self.dt
         reward = _task_reward(self.name, self._task, x_velocity)
-        reward = reward - CTRL_COST_WEIGHT * np.sum(np.square(a), axis=1)
+        reward = reward - CTRL_COST_WEIGHT * np.einsum("ij,ij->i", a, a)
         check_finite_array(reward, f"{self.name}: the reward")
         return self._observe(), torch.from_numpy(reward.astype(np.float32)), self._done.clone()
