@@ -161,3 +161,17 @@ def test_bad_nav2d_tasks_are_refused(tasks, match):
 def test_unreachable_horizon_is_refused(horizon):
     with pytest.raises(ValueError, match="horizon must be a positive integer"):
         make_batched("nav2d", [{"goal": (0.1, 0.1)}], 1, horizon=horizon, seed=0)
+
+
+def test_actions_with_autograd_history_are_accepted():
+    env = make_batched("nav2d", [{"goal": (0.3, 0.0)}], 1, horizon=2, seed=0)
+    env.reset()
+    w = torch.ones(1, 2, requires_grad=True)
+    obs, r, _ = env.step(0.05 * w)
+    assert obs[0].tolist() == pytest.approx([0.05, 0.05]) and not r.requires_grad
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, None])
+def test_bad_seed_is_refused(seed):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        make_batched("nav2d", [{"goal": (0.1, 0.1)}], 1, horizon=5, seed=seed)

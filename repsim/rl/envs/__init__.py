@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from repsim.rl.envs._base import ENV_NAMES, BatchedEnv, check_env_name
+from repsim.rl.envs._base import ENV_NAMES, BatchedEnv, check_env_name, check_seed
 from repsim.rl.envs.cheetah import BatchedHalfCheetah, HalfCheetahDirEnv, HalfCheetahVelEnv
 from repsim.rl.envs.navigation import BatchedNavigation2D, Navigation2DEnv
 from repsim.rl.envs.tasks import sample_tasks
@@ -68,6 +68,7 @@ def make_batched(
     that many threads of this process (same results); navigation ignores it.
     """
     check_env_name(name)
+    seed = check_seed(seed)
     if name == "nav2d":
         return BatchedNavigation2D(tasks, trajectories_per_task, horizon=horizon, seed=seed)
     return BatchedHalfCheetah(

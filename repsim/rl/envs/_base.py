@@ -25,6 +25,12 @@ def check_positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def task_value(name: str, task: Any) -> Any:
     """The task parameter of one task dict, checked: goal (gx, gy), velocity v, direction ±1."""
     key = TASK_KEYS[name]
@@ -109,7 +115,9 @@ class BatchedEnv:
             raise RuntimeError(
                 f"{self.name}: the horizon of {self.horizon} steps is reached; call reset()"
             )
-        action = torch.as_tensor(action)
+        # The policy's sample may carry autograd history or live on an accelerator: the
+        # simulator needs plain CPU numbers.
+        action = torch.as_tensor(action).detach().cpu()
         if action.shape != (self.num_envs, self.act_dim):
             raise ValueError(
                 f"{self.name}: action must have shape ({self.num_envs}, {self.act_dim}), "
