@@ -255,6 +255,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     args = parser.parse_args()
     H, N, G = args.horizon, args.cheetah_envs, args.gym_envs
+    load_at_start = os.getloadavg()
     cores = os.cpu_count() or 1
     results: dict[str, dict] = {}
 
@@ -332,7 +333,11 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "horizon": H,
         "repeats": args.repeats,
+        "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(),
+        "cheetah_envs": N,
+        "nav_envs": args.nav_envs,
+        "gym_envs": G,
     }
     ratios = _ratios(results, N, G, cores)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -407,6 +412,27 @@ def _markdown(results: dict, ratios: dict, env: dict) -> str:
         lines.append("")
     lines += ["## Ratios", "", "| ratio | value |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in ratios.items()]
+    goal = [(k, v) for k, v in ratios.items() if "MuJoCo limit" in k]
+    ahead = [(k, v) for k, v in ratios.items() if "gymnasium" in k or "SyncVectorEnv" in k]
+    lines += ["", "## Goals", ""]
+    lines += [
+        f"- HalfCheetah rollouts >= 85% of the bare MuJoCo limit ({k}): {v:.0%}, "
+        f"{'met' if v >= 0.85 else 'NOT met'}"
+        for k, v in goal
+    ]
+    lines += [
+        f"- ahead of gymnasium's vector envs ({k}): {v:.2f}x, {'met' if v > 1 else 'NOT met'}"
+        for k, v in ahead
+    ]
+    start, end = env["load_average_at_start"], env["load_average_at_end"]
+    lines += [
+        "",
+        f"Load average (1, 5, 15 min) at start {tuple(round(x, 1) for x in start)}, at end "
+        f"{tuple(round(x, 1) for x in end)} on {env['cores']} cores: the machine was shared "
+        "with other work while this ran, so absolute rates are low and noisy; the ratios come "
+        "from alternating repetitions on the same machine. Per-CPU-second figures count this "
+        "process's CPU time only (so not for subprocess workers).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -9,7 +9,9 @@ noise qpos + U(-0.1, 0.1), qvel + 0.1 N(0, 1)); only the reward changes with the
 with v_x = (x after - x before) / dt the root's forward velocity, as gymnasium computes it. The
 action is clipped to the actuators' range [-1, 1] before it is applied, and the control cost is
 taken on the clipped action: MuJoCo clamps the controls anyway, so the cost is that of the
-torque actually applied, not of exploration noise beyond the limits (gymnasium's ``ClipAction``).
+torque actually applied, not of exploration noise beyond the limits. This is what the official
+code did (rllab's ``normalize`` wrapper clips before the env computes its reward) and what
+gymnasium's ``ClipAction`` wrapper does; the PyTorch ports charge the raw Gaussian sample.
 The episode never terminates; it is truncated at the horizon.
 
 :class:`BatchedHalfCheetah` steps many simulations with ``mujoco.batch.Batch``: one C call per
