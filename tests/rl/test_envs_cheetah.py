@@ -152,7 +152,8 @@ def test_nonfinite_actions_are_refused(bad):
         single.step(np.where(np.arange(6) == 2, bad, 0.0))
 
 
-def test_unstable_simulation_is_an_error_not_a_silent_reset():
+def test_unstable_simulation_is_an_error_not_a_silent_reset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo logs the instability to ./MUJOCO_LOG.TXT
     env = make_batched("cheetah-vel", [{"velocity": 1.0}], 3, horizon=5, seed=0)
     env.reset()
     env._qvel[1, 2] = np.inf  # what a blown-up simulation would hold
@@ -173,3 +174,10 @@ def test_unstable_simulation_is_an_error_not_a_silent_reset():
 def test_bad_cheetah_tasks_are_refused(tasks, match):
     with pytest.raises(ValueError, match=match):
         make_batched("cheetah-vel", tasks, 1, horizon=5, seed=0)
+
+
+def test_building_the_envs_leaves_no_mujoco_log(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_batched("cheetah-dir", [{"direction": 1}], 1, horizon=1, seed=0)
+    gym.make(GYM_IDS["cheetah-vel"]).reset(seed=0)
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()

@@ -22,6 +22,9 @@ and therefore to the gymnasium env given the same reset noise and actions.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +71,30 @@ def _xml_path() -> Path:
     return Path(gym_mujoco.__file__).parent / "assets" / "half_cheetah.xml"
 
 
+@contextmanager
+def _quiet_compile() -> Iterator[None]:
+    """Compile gymnasium's half_cheetah.xml without MuJoCo's note on ``settotalmass``.
+
+    The xml uses that deprecated attribute, and MuJoCo 4 reports it at every compile on stderr
+    and in a MUJOCO_LOG.TXT it creates in the working directory. This drops that one message
+    and passes any other on as a Python warning; afterwards MuJoCo's default handler is back.
+    """
+
+    def handler(message: str) -> None:
+        if "settotalmass" not in message:
+            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(None)
+
+
 def cheetah_model() -> mujoco.MjModel:
     """gymnasium's HalfCheetah-v5 MuJoCo model, compiled from the xml it ships."""
-    return mujoco.MjModel.from_xml_path(str(_xml_path()))
+    with _quiet_compile():
+        return mujoco.MjModel.from_xml_path(str(_xml_path()))
 
 
 def _task_reward(kind: str, task: Any, x_velocity: Any) -> Any:
@@ -91,7 +115,8 @@ class _HalfCheetahTask(HalfCheetahEnv):
 
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("ctrl_cost_weight", CTRL_COST_WEIGHT)
-        super().__init__(**kwargs)
+        with _quiet_compile():
+            super().__init__(**kwargs)
         self.task: Any = None
 
     def _draw_task(self) -> Any:  # pragma: no cover - overridden
