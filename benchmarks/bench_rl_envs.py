@@ -230,6 +230,7 @@ def measure(configs: dict[str, object], repeats: int) -> dict[str, dict]:
             "env_steps_per_s": statistics.median(walls[k]),
             "env_steps_per_cpu_s": statistics.median(cpus[k]) if own_cpu else None,
             "all_env_steps_per_s": walls[k],
+            "all_env_steps_per_cpu_s": cpus[k] if own_cpu else None,
             "env_steps_per_call": runner.steps,
         }
     return out
@@ -348,38 +349,43 @@ def main() -> None:
     print(_markdown(results, ratios, env))
 
 
+def _paired(num: list[float], *dens: list[float]) -> float:
+    """Median over repetitions of num[i] / max(den[i] ...): configurations measured next to
+    each other in a repetition saw the same load, so their ratio is steadier than the rates."""
+    return statistics.median(n / max(d[i] for d in dens) for i, n in enumerate(num))
+
+
 def _ratios(results: dict, N: int, G: int, cores: int) -> dict[str, float]:
-    one, allc = results["cheetah_1proc"], results["cheetah_allcores"]
-    rate = {k: v["env_steps_per_s"] for k, v in {**one, **allc}.items()}
-    limit1 = max(rate["MuJoCo limit (C rollout)"], rate["MuJoCo limit (mj_step loop)"])
-    ours1 = rate[f"repsim batched ({N} envs)"]
-    limit2 = rate["MuJoCo limit (C rollout), 2 processes"]
-    gym1 = rate[f"gymnasium SyncVectorEnv ({G} envs)"]
-    gym_all = max(v for k, v in rate.items() if k.startswith("gymnasium") and k in allc)
-    nav = {k: v["env_steps_per_s"] for k, v in results["nav2d"].items()}
-    nav_ours = next(v for k, v in nav.items() if k.startswith("repsim"))
-    out = {
-        "cheetah 1 process: repsim / MuJoCo limit": ours1 / limit1,
-        "cheetah 1 process: repsim / SyncVectorEnv": ours1 / gym1,
-        "cheetah 2 processes: repsim / MuJoCo limit (2 processes)": (
-            rate["repsim batched, 2 processes"] / limit2
+    one, allc, nav = results["cheetah_1proc"], results["cheetah_allcores"], results["nav2d"]
+    wall = {k: v["all_env_steps_per_s"] for k, v in {**one, **allc}.items()}
+    cpu = {k: v["all_env_steps_per_cpu_s"] for k, v in one.items()}
+    limits1 = ["MuJoCo limit (C rollout)", "MuJoCo limit (mj_step loop)"]
+    ours1 = f"repsim batched ({N} envs)"
+    limit2 = wall["MuJoCo limit (C rollout), 2 processes"]
+    gym_all = [v for k, v in wall.items() if k.startswith("gymnasium") and k in allc]
+    nav_ours = next(v["all_env_steps_per_s"] for k, v in nav.items() if k.startswith("repsim"))
+    nav_gym = [v["all_env_steps_per_s"] for k, v in nav.items() if k.startswith("gymnasium")]
+    return {
+        "cheetah 1 process: repsim / MuJoCo limit": _paired(
+            wall[ours1], *(wall[k] for k in limits1)
         ),
-        f"cheetah {cores} threads: repsim / MuJoCo limit (2 processes)": (
-            rate[f"repsim batched ({N} envs), {cores} threads"] / limit2
+        "cheetah 1 process, per CPU-second: repsim / MuJoCo limit": _paired(
+            cpu[ours1], *(cpu[k] for k in limits1)
         ),
-        "cheetah all cores: repsim 2 processes / best gymnasium vector env": (
-            rate["repsim batched, 2 processes"] / gym_all
+        "cheetah 1 process: repsim / SyncVectorEnv": _paired(
+            wall[ours1], wall[f"gymnasium SyncVectorEnv ({G} envs)"]
         ),
-        "nav2d: repsim / best gymnasium vector env": nav_ours
-        / max(v for k, v in nav.items() if k.startswith("gymnasium")),
+        "cheetah 2 processes: repsim / MuJoCo limit (2 processes)": _paired(
+            wall["repsim batched, 2 processes"], limit2
+        ),
+        f"cheetah {cores} threads: repsim / MuJoCo limit (2 processes)": _paired(
+            wall[f"repsim batched ({N} envs), {cores} threads"], limit2
+        ),
+        "cheetah all cores: repsim 2 processes / best gymnasium vector env": _paired(
+            wall["repsim batched, 2 processes"], *gym_all
+        ),
+        "nav2d: repsim / best gymnasium vector env": _paired(nav_ours, *nav_gym),
     }
-    cpu_ours = one[f"repsim batched ({N} envs)"]["env_steps_per_cpu_s"]
-    cpu_limit = max(
-        one["MuJoCo limit (C rollout)"]["env_steps_per_cpu_s"],
-        one["MuJoCo limit (mj_step loop)"]["env_steps_per_cpu_s"],
-    )
-    out["cheetah 1 process, per CPU-second: repsim / MuJoCo limit"] = cpu_ours / cpu_limit
-    return out
 
 
 def _markdown(results: dict, ratios: dict, env: dict) -> str:
@@ -410,7 +416,15 @@ def _markdown(results: dict, ratios: dict, env: dict) -> str:
                 f"| {name} | {_fmt(r['env_steps_per_s'])} | {_fmt(r['env_steps_per_cpu_s'])} |"
             )
         lines.append("")
-    lines += ["## Ratios", "", "| ratio | value |", "|---|---:|"]
+    lines += [
+        "## Ratios",
+        "",
+        "Median over repetitions of the ratio of the two rates measured in that repetition "
+        "(the denominator is the best of the named group in that repetition).",
+        "",
+        "| ratio | value |",
+        "|---|---:|",
+    ]
     lines += [f"| {k} | {v:.2f} |" for k, v in ratios.items()]
     goal = [(k, v) for k, v in ratios.items() if "MuJoCo limit" in k]
     ahead = [(k, v) for k, v in ratios.items() if "gymnasium" in k or "SyncVectorEnv" in k]
