@@ -87,6 +87,17 @@ def test_batched_nav2d_hand_computed_first_steps():
     assert term2[2].item() and obs2[0].tolist() == pytest.approx([0.15, 0.02], abs=1e-7)
 
 
+def test_batched_nav2d_termination_is_the_box_not_the_circle():
+    env = make_batched("nav2d", [{"goal": (0.1, 0.05)}], 3, horizon=2, seed=0)
+    env.reset()
+    # |dx| = |dy| = 0.0099 (distance 0.014): inside the box -> terminated; |dx| = 0.0101,
+    # dy = 0 (distance 0.0101): outside -> not; dx = dy = 0 exactly -> terminated
+    act = torch.tensor([[0.0901, 0.0401], [0.0899, 0.05], [0.1, 0.05]])
+    _, r, term = env.step(act)
+    assert term.tolist() == [True, False, True]
+    assert r.tolist() == pytest.approx([-0.0099 * math.sqrt(2), -0.0101, 0.0], abs=1e-6)
+
+
 def _random_actions(n_steps, num_envs, seed):
     g = torch.Generator().manual_seed(seed)
     return 0.08 * torch.randn(n_steps, num_envs, 2, generator=g)
@@ -161,3 +172,17 @@ def test_bad_nav2d_tasks_are_refused(tasks, match):
 def test_unreachable_horizon_is_refused(horizon):
     with pytest.raises(ValueError, match="horizon must be a positive integer"):
         make_batched("nav2d", [{"goal": (0.1, 0.1)}], 1, horizon=horizon, seed=0)
+
+
+def test_actions_with_autograd_history_are_accepted():
+    env = make_batched("nav2d", [{"goal": (0.3, 0.0)}], 1, horizon=2, seed=0)
+    env.reset()
+    w = torch.ones(1, 2, requires_grad=True)
+    obs, r, _ = env.step(0.05 * w)
+    assert obs[0].tolist() == pytest.approx([0.05, 0.05]) and not r.requires_grad
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, None])
+def test_bad_seed_is_refused(seed):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        make_batched("nav2d", [{"goal": (0.1, 0.1)}], 1, horizon=5, seed=seed)

@@ -68,3 +68,14 @@ def test_register_envs_is_idempotent_and_registers_every_id():
     for env_id in GYM_IDS.values():
         assert env_id in gym.registry
         assert gym.registry[env_id].max_episode_steps == 100
+
+
+def test_missing_extra_names_repsim_rl(monkeypatch):
+    # gymnasium made unimportable, repsim.rl imported afresh: the message names the extra.
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gymnasium", None)
+    monkeypatch.delitem(sys.modules, "repsim.rl")
+    with pytest.raises(ImportError, match=r'gymnasium.*pip install "repsim\[rl\]"'):
+        importlib.import_module("repsim.rl")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from repsim.rl.envs._base import ENV_NAMES, BatchedEnv, check_env_name
+from repsim.rl.envs._base import ENV_NAMES, BatchedEnv, check_env_name, check_seed
+from repsim.rl.envs.cheetah import BatchedHalfCheetah, HalfCheetahDirEnv, HalfCheetahVelEnv
 from repsim.rl.envs.navigation import BatchedNavigation2D, Navigation2DEnv
 from repsim.rl.envs.tasks import sample_tasks
 
@@ -19,7 +20,10 @@ __all__ = [
     "ENV_NAMES",
     "GYM_IDS",
     "BatchedEnv",
+    "BatchedHalfCheetah",
     "BatchedNavigation2D",
+    "HalfCheetahDirEnv",
+    "HalfCheetahVelEnv",
     "Navigation2DEnv",
     "make_batched",
     "register_envs",
@@ -49,16 +53,24 @@ def register_envs() -> None:
 
 
 def make_batched(
-    name: str, tasks: list[dict], trajectories_per_task: int, *, horizon: int, seed: int
+    name: str,
+    tasks: list[dict],
+    trajectories_per_task: int,
+    *,
+    horizon: int,
+    seed: int,
+    threads: int = 1,
 ) -> BatchedEnv:
     """``len(tasks) * trajectories_per_task`` environments of ``name`` stepped together.
 
     Env ``i`` runs ``tasks[i // trajectories_per_task]``; ``seed`` fixes the reset noise (the
-    cheetah's; navigation always starts at the origin).
+    cheetah's; navigation always starts at the origin). ``threads`` > 1 steps the cheetahs on
+    that many threads of this process (same results); navigation ignores it.
     """
     check_env_name(name)
+    seed = check_seed(seed)
     if name == "nav2d":
         return BatchedNavigation2D(tasks, trajectories_per_task, horizon=horizon, seed=seed)
-    from repsim.rl.envs.cheetah import BatchedHalfCheetah
-
-    return BatchedHalfCheetah(name, tasks, trajectories_per_task, horizon=horizon, seed=seed)
+    return BatchedHalfCheetah(
+        name, tasks, trajectories_per_task, horizon=horizon, seed=seed, threads=threads
+    )

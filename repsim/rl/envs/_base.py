@@ -25,6 +25,12 @@ def check_positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def task_value(name: str, task: Any) -> Any:
     """The task parameter of one task dict, checked: goal (gx, gy), velocity v, direction ±1."""
     key = TASK_KEYS[name]
@@ -98,15 +104,20 @@ class BatchedEnv:
             f"horizon={self.horizon})"
         )
 
-    def _begin_step(self, action: Any) -> torch.Tensor:
-        """Check the step is allowed and the action well formed; return it as float32."""
+    def _begin_step(self, action: Any, *, check_finite: bool = True) -> torch.Tensor:
+        """Check the step is allowed and the action well formed; return it as float32.
+
+        ``check_finite=False`` leaves the NaN/inf check to the caller (one numpy pass over the
+        array it makes anyway is cheaper than a torch op)."""
         if self._t is None:
             raise RuntimeError(f"{self.name}: call reset() before step()")
         if self._t >= self.horizon:
             raise RuntimeError(
                 f"{self.name}: the horizon of {self.horizon} steps is reached; call reset()"
             )
-        action = torch.as_tensor(action)
+        # The policy's sample may carry autograd history or live on an accelerator: the
+        # simulator needs plain CPU numbers.
+        action = torch.as_tensor(action).detach().cpu()
         if action.shape != (self.num_envs, self.act_dim):
             raise ValueError(
                 f"{self.name}: action must have shape ({self.num_envs}, {self.act_dim}), "
@@ -114,7 +125,7 @@ class BatchedEnv:
             )
         if not action.is_floating_point():
             action = action.to(torch.float32)
-        if not bool(torch.isfinite(action).all()):
+        if check_finite and not bool(torch.isfinite(action).all()):
             raise ValueError(f"{self.name}: the action contains NaN or infinite values")
         self._t += 1
         return action.to(torch.float32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from repsim.rl.envs._base import check_env_name, check_positive_int
+from repsim.rl.envs._base import check_env_name, check_positive_int, check_seed
 
 __all__ = ["GOAL_RANGE", "VELOCITY_RANGE", "sample_tasks"]
 
@@ -22,9 +22,7 @@ def sample_tasks(name: str, n: int, *, seed: int) -> list[dict]:
     """
     check_env_name(name)
     n = check_positive_int(n, "n")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(check_seed(seed))
     if name == "nav2d":
         goals = rng.uniform(*GOAL_RANGE, size=(n, 2))
         return [{"goal": (float(gx), float(gy))} for gx, gy in goals]
