@@ -1,7 +1,9 @@
-"""Train the shipped 2D-navigation runs: MAML and ANIL, 3 seeds, the paper's settings at the `cpu` scale (Fisher products from every 5th trajectory).
+"""Train the shipped 2D-navigation runs: MAML and ANIL, 3 seeds, `cpu` scale.
 
     python analysis/rl_nav2d_train.py --group 0 --until 12:10   # and --group 1 in parallel
 
+`cpu` scale = the paper's settings (horizon 100, meta-batch 20, 20 trajectories per task,
+TRPO δ 0.01, 10 CG iterations) with TRPO's Fisher products from every 5th trajectory.
 The six runs are split over two processes (one CPU thread each); each process advances its
 three runs in turns of ``--chunk`` meta-iterations, so that whatever time there is, all runs
 reach about the same iteration. Every run is resumable (``runs/rl-nav2d/ALGO-sSEED``): starting
@@ -40,8 +42,8 @@ def main() -> None:
         hh, mm = (int(x) for x in args.until.split(":"))
         now = datetime.now(timezone.utc)
         deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
-    runs = [(rl_config("nav2d", scale="cpu", algorithm=a, seed=s, steps=args.steps), args.out / f"{a}-s{s}")
-            for a, s in GROUPS[args.group]]
+    runs = [(rl_config("nav2d", scale="cpu", algorithm=a, seed=s, steps=args.steps),
+             args.out / f"{a}-s{s}") for a, s in GROUPS[args.group]]
     while True:
         pending = []
         for cfg, out in runs:

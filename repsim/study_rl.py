@@ -169,11 +169,11 @@ def _report(out_dir: Path, env: str, scale: str, summary: pd.DataFrame, compare:
             ablate: pd.DataFrame, tasks: int, compare_tasks: int, markdown_table) -> Path:
     table = summary.assign(
         ours_before=lambda d: [f"{m:.1f} ± {s:.1f}" for m, s in
-                               zip(d["return_before"], d["return_before_std"])],
+                               zip(d["return_before"], d["return_before_std"], strict=False)],
         ours_after=lambda d: [f"{m:.1f} ± {s:.1f}" for m, s in
-                              zip(d["return_after"], d["return_after_std"])],
+                              zip(d["return_after"], d["return_after_std"], strict=False)],
         paper_after=lambda d: [f"{m:.1f} ± {s:.1f}" for m, s in
-                               zip(d["paper_return_after"], d["paper_std"])],
+                               zip(d["paper_return_after"], d["paper_std"], strict=False)],
     )[["algorithm", "scale", "horizon", "seeds", "iterations", "ours_before", "ours_after",
        "paper_after", "improvement", "min_improvement_ci_low"]]
     sim = (compare[compare["measure"].isin(["cka", "cca", "svcca"])]

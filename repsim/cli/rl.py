@@ -123,7 +123,8 @@ def _write(frame, json_path: Path | None, csv_path: Path | None) -> None:
     from repsim.analyses.tables import write_table
 
     if json_path is not None:
-        console.print(f"wrote {write_table(frame, json_path, manifest=frame.attrs['manifest'], csv=False)}")
+        written = write_table(frame, json_path, manifest=frame.attrs["manifest"], csv=False)
+        console.print(f"wrote {written}")
     if csv_path is not None:
         console.print(f"wrote {atomic_write_bytes(csv_path, frame.to_csv(index=False).encode())}")
 

@@ -92,9 +92,10 @@ def load_trained(
     """
     path = Path(path)
     payload = load_checkpoint(path, map_location=device)
-    if payload.get("format") == FORMAT and payload.get("kind", "classification") != "classification":
+    kind = payload.get("kind", "classification")
+    if payload.get("format") == FORMAT and kind != "classification":
         raise CheckpointError(
-            f"{path} is a meta-RL (policy) checkpoint (kind {payload.get('kind')!r}); this works on "
+            f"{path} is a meta-RL (policy) checkpoint (kind {kind!r}); this works on "
             "classification checkpoints. `repsim eval|compare|ablate` detect RL checkpoints; in "
             "Python use repsim.rl.checkpoint.load_rl"
         )

@@ -203,7 +203,7 @@ def meta_step(
 ) -> tuple[Params, TRPOStep]:
     """The TRPO step on the post-adaptation surrogate, differentiated through the inner step."""
     params = {k: v.detach() for k, v in params.items()}
-    names = list(params)
+    list(params)
     outputs, valid = _outer_parts(params, data, config, adapt_names)
     (mean, log_std), pullback = vjp(outputs, params)
     old_mean, old_ls = mean.detach(), log_std.detach()

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from torch import Tensor
 
 from repsim.meta.evaluate import mean_ci95

@@ -21,7 +21,7 @@ def test_discounted_returns_by_hand():
 
 def _numpy_ridge(obs, returns, mask):
     """Features built with numpy from the definition, solved as an augmented least squares."""
-    k, t, d = obs.shape
+    k, t, _d = obs.shape
     rows, ys = [], []
     for j in range(k):
         for s in range(t):

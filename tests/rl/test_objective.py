@@ -36,7 +36,7 @@ def _unrolled(params, data, *, adapt_names, first_order=False):
         grads = torch.autograd.grad(inner, [theta[k] for k in keys],
                                     create_graph=not first_order)
         adapted = dict(theta)
-        for k, g in zip(keys, grads):
+        for k, g in zip(keys, grads, strict=False):
             adapted[k] = theta[k] - LR * (g.detach() if first_order else g)
         mean = policy_mean(adapted, va.obs[i])
         log_std = adapted["head.log_std"]
@@ -63,7 +63,7 @@ def test_meta_gradient_equals_unrolled_create_graph(algorithm):
                                    first_order=algorithm == "fomaml")
     ref = torch.autograd.grad(ref_loss, list(theta.values()))
     assert float(loss) == pytest.approx(float(ref_loss.detach()), abs=1e-6)
-    for (k, g), r in zip(theta.items(), ref):
+    for (k, _g), r in zip(theta.items(), ref, strict=False):
         torch.testing.assert_close(grad[k], r, rtol=1e-4, atol=1e-6, msg=k)
 
 
@@ -86,7 +86,7 @@ def test_fisher_product_equals_kl_hessian_through_the_inner_step():
     keys = list(theta)
     g = torch.autograd.grad(kl, [theta[k] for k in keys], create_graph=True)
     v = {k: torch.randn_like(params[k]) for k in keys}
-    hv = torch.autograd.grad(sum((gi * v[k]).sum() for gi, k in zip(g, keys)),
+    hv = torch.autograd.grad(sum((gi * v[k]).sum() for gi, k in zip(g, keys, strict=False)),
                              [theta[k] for k in keys])
     # repsim's Fisher product, taken from inside meta_step's closure via a probe
     from repsim.rl import algorithm as alg
@@ -104,7 +104,7 @@ def test_fisher_product_equals_kl_hessian_through_the_inner_step():
     finally:
         alg.trpo_step = real_trpo
     got = unflatten(seen["fvp"], params, keys)
-    for k, r in zip(keys, hv):
+    for k, r in zip(keys, hv, strict=False):
         torch.testing.assert_close(got[k], r, rtol=1e-4, atol=1e-6, msg=k)
 
 

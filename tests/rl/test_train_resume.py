@@ -132,6 +132,6 @@ def test_nan_observations_stop_training_with_nothing_written(tmp_path, monkeypat
         return obs, reward * float("nan"), term
 
     monkeypatch.setattr(navigation.BatchedNavigation2D, "step", bad_step)
-    with pytest.raises((ValueError, FloatingPointError), match="(?i)nan|finite"):
+    with pytest.raises((ValueError, FloatingPointError), match=r"(?i)nan|finite"):
         train_rl(_cfg(steps=2), out_dir=tmp_path / "run", log=None)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())

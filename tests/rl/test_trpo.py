@@ -32,7 +32,7 @@ def test_trpo_step_respects_kl_bound_and_improves_the_surrogate():
         assert info.backtracks >= 0
         # Independently: the unrolled computation at the new θ, against the old adapted policy.
         _, loss_old, _ = _unrolled(params, data, adapt_names=names)
-        theta_new, _, _ = _unrolled(new, data, adapt_names=names)
+        _theta_new, _, _ = _unrolled(new, data, adapt_names=names)
         loss_new, kl_new = _loss_and_kl_from_old(params, new, data, names)
         assert kl_new <= cfg.max_kl + 1e-7
         assert kl_new > 0.1 * cfg.max_kl  # the step is not trivially tiny
