@@ -1,4 +1,4 @@
-"""The shipped 2D-navigation meta-RL results: evaluate, compare, ablate, draw, index.
+"""The shipped meta-RL results (2D navigation; HalfCheetah with --preset): analyse and ship.
 
     python analysis/rl_nav2d_train.py --group 0 &  python analysis/rl_nav2d_train.py --group 1
     python analysis/rl_nav2d.py                      # after (or while) they train
@@ -29,15 +29,20 @@ def main() -> None:
     parser.add_argument("--ship", type=Path, default=ROOT,
                         help="repository root to ship into (checkpoints/, figures/)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--preset", default="rl-nav2d",
+                        help="rl-nav2d | rl-cheetah-vel | rl-cheetah-dir (runs at `cpu` scale)")
+    parser.add_argument("--tasks", type=int, default=40)
     args = parser.parse_args()
+    env = args.preset.removeprefix("rl-")
     torch.set_num_threads(1)
     from repsim.analyses.checkpoint_index import merge_index
+    from repsim.rl.checkpoint import load_rl
     from repsim.study_rl import run_rl_study
 
-    files = run_rl_study("rl-nav2d", scale="cpu", seeds=args.seeds, out_dir=args.out,
-                         runs_dir=args.runs, train=False)
+    files = run_rl_study(args.preset, scale="cpu", seeds=args.seeds, out_dir=args.out,
+                         runs_dir=args.runs, train=False, tasks=args.tasks)
     ship_ckpt = args.ship / "checkpoints" / "rl"
-    ship_fig = args.ship / "figures" / "rl-nav2d"
+    ship_fig = args.ship / "figures" / args.preset
     ship_ckpt.mkdir(parents=True, exist_ok=True)
     shutil.copytree(args.out / "figures", ship_fig, dirs_exist_ok=True)
     for name in ("summary", "eval", "compare", "ablate"):
@@ -51,7 +56,7 @@ def main() -> None:
     entries = []
     for rec in evals.to_dict("records"):
         alg, seed = rec["algorithm"], int(rec["seed"])
-        stem = f"nav2d_{alg}_s{seed}"
+        stem = f"{env}_{alg}_s{seed}"
         shutil.copy(rec["checkpoint"], ship_ckpt / f"{stem}.pt")
         shutil.copy(Path(rec["checkpoint"]).parents[1] / "metrics.csv",
                     ship_ckpt / f"{stem}_metrics.csv")
@@ -68,9 +73,12 @@ def main() -> None:
             if frozen:
                 figures.append({"metric": "return_after", "head": "adapted", "frozen": frozen,
                                 "value": row["return"], "ci95": row["ci95"], **common})
+        cfg = load_rl(rec["checkpoint"]).config
         entries.append({"path": f"checkpoints/rl/{stem}.pt",
-                        "preset": "rl-nav2d (cpu scale: Fisher products from every 5th "
-                                  "trajectory; horizon 100, meta-batch 20, 20 trajectories)",
+                        "preset": f"{args.preset} (cpu scale: Fisher products from every "
+                                  f"{cfg.fisher_subsample}th trajectory; horizon {cfg.horizon}, "
+                                  f"meta-batch {cfg.meta_batch}, {cfg.trajectories} "
+                                  "trajectories per task)",
                         "algorithm": alg, "seed": seed, "steps": int(rec["step"]),
                         "figures": figures})
     index = merge_index(args.ship / "checkpoints" / "index.json", entries)

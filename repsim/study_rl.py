@@ -188,7 +188,11 @@ def _report(out_dir: Path, env: str, scale: str, summary: pd.DataFrame, compare:
         "convention). `iterations` lists the meta-iterations each seed's checkpoint reached. "
         "`improvement` is after − before (mean over seeds); `min_improvement_ci_low` the "
         "lowest lower end, over seeds, of its 95% CI over tasks (> 0: every seed improves "
-        "significantly).",
+        "significantly). Returns grow with the episode length: the paper's HalfCheetah numbers "
+        "come from horizon-200 episodes (the official code), 2D navigation from horizon 100; "
+        "compare only rows of equal horizon. `scale` `cpu` means the reduced settings of "
+        "`repsim.rl.config` (2D navigation: the paper's, with TRPO's Fisher products from every "
+        "5th trajectory; HalfCheetah also horizon 100, meta-batch 20, 10 trajectories).",
         markdown_table(table.round(2)),
         "## Training curves", "![curves](figures/rl_curves.png)",
         f"## θ vs θ′ similarity per layer ({compare_tasks} test tasks per seed)",
