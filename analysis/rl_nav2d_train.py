@@ -21,11 +21,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = {0: [("maml", 0), ("maml", 1), ("anil", 2)], 1: [("anil", 0), ("anil", 1), ("maml", 2)]}
+GROUPS[2] = GROUPS[0] + GROUPS[1]  # all six in one process
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--group", type=int, choices=(0, 1), required=True)
+    parser.add_argument("--group", type=int, choices=(0, 1, 2), required=True)
     parser.add_argument("--until", default=None, help="HH:MM UTC: stop starting new chunks")
     parser.add_argument("--chunk", type=int, default=10)
     parser.add_argument("--steps", type=int, default=500)

@@ -167,11 +167,14 @@ def run_rl_study(
 
 def _report(out_dir: Path, env: str, scale: str, summary: pd.DataFrame, compare: pd.DataFrame,
             ablate: pd.DataFrame, tasks: int, compare_tasks: int, markdown_table) -> Path:
+    def pm(m: float, s: float) -> str:
+        return f"{m:.1f}" + (" (1 seed)" if s != s else f" ± {s:.1f}")
+
     table = summary.assign(
-        ours_before=lambda d: [f"{m:.1f} ± {s:.1f}" for m, s in
-                               zip(d["return_before"], d["return_before_std"], strict=False)],
-        ours_after=lambda d: [f"{m:.1f} ± {s:.1f}" for m, s in
-                              zip(d["return_after"], d["return_after_std"], strict=False)],
+        ours_before=lambda d: [pm(m, s) for m, s in
+                               zip(d["return_before"], d["return_before_std"], strict=True)],
+        ours_after=lambda d: [pm(m, s) for m, s in
+                              zip(d["return_after"], d["return_after_std"], strict=True)],
         paper_after=lambda d: [f"{m:.1f} ± {s:.1f}" for m, s in
                                zip(d["paper_return_after"], d["paper_std"], strict=False)],
     )[["algorithm", "scale", "horizon", "seeds", "iterations", "ours_before", "ours_after",

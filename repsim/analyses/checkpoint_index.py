@@ -55,11 +55,24 @@ def read_index(path: str | Path) -> dict[str, Any]:
 
 
 def merge_index(path: str | Path, entries: Iterable[Mapping[str, Any]]) -> Path:
-    """Add or replace ``entries`` (by ``path``) in the index file at ``path``, atomically."""
-    data = read_index(path)
-    by_path = {e["path"]: e for e in data["checkpoints"]}
-    for entry in entries:
-        checked = _check_entry(entry)
-        by_path[checked["path"]] = checked
-    data["checkpoints"] = [by_path[k] for k in sorted(by_path)]
-    return atomic_write_json(path, data)
+    """Add or replace ``entries`` (by ``path``) in the index file at ``path``, atomically.
+
+    The read-merge-write runs under an exclusive lock on ``<path>.lock`` (POSIX), so two
+    processes shipping results at once cannot drop each other's entries.
+    """
+    checked = [_check_entry(entry) for entry in entries]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - Windows: no lock, still atomic
+            pass
+        data = read_index(path)
+        by_path = {e["path"]: e for e in data["checkpoints"]}
+        for entry in checked:
+            by_path[entry["path"]] = entry
+        data["checkpoints"] = [by_path[k] for k in sorted(by_path)]
+        return atomic_write_json(path, data)
