@@ -29,6 +29,8 @@ PAPER_RETURNS = {
     "cheetah-vel": {"maml": (-139.0, 18.9), "anil": (-120.9, 6.3)},
     "cheetah-dir": {"maml": (170.4, 21.0), "anil": (363.2, 14.8)},
 }
+# Episode length behind those numbers (PAPER.md: 200 in the official code for HalfCheetah).
+PAPER_HORIZON = {"nav2d": 100, "cheetah-vel": 200, "cheetah-dir": 200}
 ALGORITHMS = ("maml", "anil")
 
 
@@ -138,14 +140,18 @@ def run_rl_study(
         "curves": write_table(curves_df, out_dir / "curves", manifest=manifest),
     }
     fig_dir = out_dir / "figures"
+    # The paper's returns are drawn only beside runs of the same episode length.
+    same_horizon = int(evals_df["horizon"].iloc[0]) == PAPER_HORIZON[env]
+    paper_marks = PAPER_RETURNS.get(env) if same_horizon else None
     tag = f"{env}, {scale} scale"
     figs = {
-        "curves": (rl_curves(curves_df, paper=PAPER_RETURNS.get(env),
+        "curves": (rl_curves(curves_df, paper=paper_marks,
                              title=f"{env}: return before/after one inner step ({scale} scale)"),
                    f"Training curves ({tag}): average return of the meta-batch's trajectories "
                    "before (dashed) and after (solid) the inner step, mean over seeds of a "
-                   "10-iteration running mean, band ± 1 std over seeds; squares: the paper's "
-                   "post-adaptation return (mean ± std). Source: curves.csv."),
+                   "10-iteration running mean, band ± 1 std over seeds; squares (only at the "
+                   "paper's horizon): the paper's post-adaptation return (mean ± std). "
+                   "Source: curves.csv."),
         "similarity": (similarity_inner_loop(_aggregate_compare(compare_df)),
                        f"θ vs θ′ similarity of each policy layer ({tag}): mean over seeds of "
                        f"the mean over {compare_tasks} test tasks; error bars 95% CI over "

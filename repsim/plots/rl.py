@@ -41,7 +41,7 @@ def rl_curves(metrics: pd.DataFrame, *, paper: Mapping[str, tuple[float, float]]
             wide = wide.rolling(smooth, min_periods=1).mean()
             mean, std = wide.mean(axis=1), wide.std(axis=1).fillna(0)
             ax.plot(mean.index, mean, style, color=color,
-                    label=f"{algorithm_label(alg)} {what} adaptation ({wide.shape[1]} seeds)")
+                    label=f"{algorithm_label(alg)} {what} adaptation ({_seeds(wide.shape[1])})")
             ax.fill_between(mean.index, mean - std, mean + std, color=color, alpha=0.15,
                             linewidth=0)
         if paper and alg in paper:
@@ -79,7 +79,7 @@ def rl_freezing(ablate: pd.DataFrame, *, title: str = "") -> Figure:
         xs = np.array([pos[f] for f in mean.index]) + (i - (len(algs) - 1) / 2) * 0.08
         ax.errorbar(xs, mean.to_numpy(), yerr=std.to_numpy(), marker="o",
                     color=ALGORITHM_COLORS.get(alg), capsize=3,
-                    label=f"{algorithm_label(alg)} after adaptation ({int(n.max())} seeds)")
+                    label=f"{algorithm_label(alg)} after adaptation ({_seeds(int(n.max()))})")
         if "return_before" in frame:
             before = frame[frame["algorithm"] == alg]["return_before"].mean()
             ax.axhline(before, color=ALGORITHM_COLORS.get(alg), linestyle=":", linewidth=1,
@@ -90,3 +90,7 @@ def rl_freezing(ablate: pd.DataFrame, *, title: str = "") -> Figure:
     ax.set_title(title or "Freezing policy layers in the inner loop")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
     return fig
+
+
+def _seeds(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds"
