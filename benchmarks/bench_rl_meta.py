@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 
-def _timed(fn):
+def _timed(fn, *args, **kwargs):
     c0, w0 = time.process_time(), time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return out, time.process_time() - c0, time.perf_counter() - w0
 
 
@@ -71,9 +71,8 @@ def main() -> None:
             names = adapt_names_for(params, algorithm)
             samples = {"rollout": [], "trpo": []}
             for it in range(args.repeats + 1):
-                data, c1, w1 = _timed(lambda: sample_iteration(params, cfg, it,
-                                                               adapt_names=names))
-                (params, _), c2, w2 = _timed(lambda: meta_step(params, data, cfg, names))
+                data, c1, w1 = _timed(sample_iteration, params, cfg, it, adapt_names=names)
+                (params, _), c2, w2 = _timed(meta_step, params, data, cfg, names)
                 if it:  # the first iteration warms up allocations and vmap/jvp tracing
                     samples["rollout"].append((c1, w1))
                     samples["trpo"].append((c2, w2))
