@@ -34,6 +34,7 @@ import mujoco
 import numpy as np
 import torch
 from mujoco import rollout as mj_rollout
+from mujoco.batch import Batch
 
 import repsim.rl  # noqa: F401  (registers the gymnasium ids)
 from repsim._io import atomic_write_json, atomic_write_text
@@ -135,20 +136,41 @@ class GymVector:
 
 
 class Limit:
-    """MuJoCo alone on the recorded states and controls: one C call, or an mj_step loop."""
+    """MuJoCo alone on the recorded states and controls, three ways: one C call per rollout
+    (``mujoco.rollout``), a plain ``mj_step(m, d, 5)`` loop, or one ``mujoco.batch`` call per
+    env step for all trajectories (what repsim's env does, without the policy and the env)."""
 
     def __init__(self, states: np.ndarray, ctrl: np.ndarray, how: str):
-        self.m = cheetah_model()
+        self.m = m = cheetah_model()
         self.d = mujoco.MjData(self.m)
         self.states, self.ctrl, self.how = states, ctrl, how
         self.steps = ctrl.shape[0] * ctrl.shape[1] // FRAME_SKIP
-        self.pool = mj_rollout.Rollout(nthread=0)
-        self.out = np.empty((states.shape[0], ctrl.shape[1], states.shape[1]))
+        if how == "rollout":
+            self.pool = mj_rollout.Rollout(nthread=0)
+            self.out = np.empty((states.shape[0], ctrl.shape[1], states.shape[1]))
+        if how == "batch":
+            self.batch = Batch(m, states.shape[0], nthread=1)
+            spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+            self.qpos0 = np.empty((states.shape[0], m.nq))
+            self.qvel0 = np.empty((states.shape[0], m.nv))
+            for i, state in enumerate(states):
+                mujoco.mj_setState(m, self.d, state, spec)
+                self.qpos0[i], self.qvel0[i] = self.d.qpos, self.d.qvel
+            self.env_ctrl = np.ascontiguousarray(ctrl[:, ::FRAME_SKIP].transpose(1, 0, 2))
 
     def __call__(self) -> None:
         m, d = self.m, self.d
         if self.how == "rollout":
             self.pool.rollout(m, d, self.states, self.ctrl, state=self.out)
+            return
+        if self.how == "batch":
+            b = self.batch
+            b.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
+            b.bind("qpos")[:], b.bind("qvel")[:] = self.qpos0, self.qvel0
+            ctrl = b.bind("ctrl")
+            for u in self.env_ctrl:
+                ctrl[:] = u
+                b.step(nstep=FRAME_SKIP)
             return
         spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
         for state, ctrl in zip(self.states, self.ctrl[:, ::FRAME_SKIP], strict=True):
@@ -269,6 +291,9 @@ def main() -> None:
         "MuJoCo limit (C rollout), 2 processes": MultiProcess(
             [_halves(states, ctrl, "rollout", k, 2) for k in range(2)], N * H
         ),
+        "MuJoCo limit (mujoco.batch), 2 processes": MultiProcess(
+            [_halves(states, ctrl, "batch", k, 2) for k in range(2)], N * H
+        ),
         "repsim batched, 2 processes": MultiProcess(
             [partial(Repsim, "cheetah-vel", half, H, 1, k) for k in range(2)], N * H
         ),
@@ -301,6 +326,7 @@ def main() -> None:
     one = {
         "MuJoCo limit (C rollout)": Limit(states, ctrl, "rollout"),
         "MuJoCo limit (mj_step loop)": Limit(states, ctrl, "mj_step"),
+        "MuJoCo limit (mujoco.batch)": Limit(states, ctrl, "batch"),
         f"repsim batched ({N} envs)": Repsim("cheetah-vel", N, H),
         f"gymnasium SyncVectorEnv ({G} envs)": GymVector(
             "cheetah-vel", G, H, "sync", args.min_steps
@@ -312,8 +338,8 @@ def main() -> None:
     allc = {
         **multi,
         f"repsim batched ({N} envs), {cores} threads": Repsim("cheetah-vel", N, H, cores),
-        f"gymnasium AsyncVectorEnv ({cores} envs)": GymVector(
-            "cheetah-vel", cores, H, "async", args.min_steps
+        f"gymnasium AsyncVectorEnv ({cores} envs)": GymVector(  # slow: a quarter of the steps
+            "cheetah-vel", cores, H, "async", args.min_steps // 4
         ),
         f"gymnasium AsyncVectorEnv ({G} envs)": GymVector(
             "cheetah-vel", G, H, "async", args.min_steps
@@ -359,9 +385,9 @@ def _ratios(results: dict, N: int, G: int, cores: int) -> dict[str, float]:
     one, allc, nav = results["cheetah_1proc"], results["cheetah_allcores"], results["nav2d"]
     wall = {k: v["all_env_steps_per_s"] for k, v in {**one, **allc}.items()}
     cpu = {k: v["all_env_steps_per_cpu_s"] for k, v in one.items()}
-    limits1 = ["MuJoCo limit (C rollout)", "MuJoCo limit (mj_step loop)"]
+    limits1 = [k for k in one if k.startswith("MuJoCo limit")]
     ours1 = f"repsim batched ({N} envs)"
-    limit2 = wall["MuJoCo limit (C rollout), 2 processes"]
+    limits2 = [v for k, v in wall.items() if k.startswith("MuJoCo limit") and k in allc]
     gym_all = [v for k, v in wall.items() if k.startswith("gymnasium") and k in allc]
     nav_ours = next(v["all_env_steps_per_s"] for k, v in nav.items() if k.startswith("repsim"))
     nav_gym = [v["all_env_steps_per_s"] for k, v in nav.items() if k.startswith("gymnasium")]
@@ -376,10 +402,10 @@ def _ratios(results: dict, N: int, G: int, cores: int) -> dict[str, float]:
             wall[ours1], wall[f"gymnasium SyncVectorEnv ({G} envs)"]
         ),
         "cheetah 2 processes: repsim / MuJoCo limit (2 processes)": _paired(
-            wall["repsim batched, 2 processes"], limit2
+            wall["repsim batched, 2 processes"], *limits2
         ),
         f"cheetah {cores} threads: repsim / MuJoCo limit (2 processes)": _paired(
-            wall[f"repsim batched ({N} envs), {cores} threads"], limit2
+            wall[f"repsim batched ({N} envs), {cores} threads"], *limits2
         ),
         "cheetah all cores: repsim 2 processes / best gymnasium vector env": _paired(
             wall["repsim batched, 2 processes"], *gym_all
