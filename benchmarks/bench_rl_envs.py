@@ -18,6 +18,7 @@ barrier and count all their env-steps over the slowest worker's time.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import platform
@@ -34,6 +35,7 @@ import mujoco
 import numpy as np
 import torch
 from mujoco import rollout as mj_rollout
+from mujoco.batch import Batch
 
 import repsim.rl  # noqa: F401  (registers the gymnasium ids)
 from repsim._io import atomic_write_json, atomic_write_text
@@ -135,20 +137,41 @@ class GymVector:
 
 
 class Limit:
-    """MuJoCo alone on the recorded states and controls: one C call, or an mj_step loop."""
+    """MuJoCo alone on the recorded states and controls, three ways: one C call per rollout
+    (``mujoco.rollout``), a plain ``mj_step(m, d, 5)`` loop, or one ``mujoco.batch`` call per
+    env step for all trajectories (what repsim's env does, without the policy and the env)."""
 
     def __init__(self, states: np.ndarray, ctrl: np.ndarray, how: str):
-        self.m = cheetah_model()
+        self.m = m = cheetah_model()
         self.d = mujoco.MjData(self.m)
         self.states, self.ctrl, self.how = states, ctrl, how
         self.steps = ctrl.shape[0] * ctrl.shape[1] // FRAME_SKIP
-        self.pool = mj_rollout.Rollout(nthread=0)
-        self.out = np.empty((states.shape[0], ctrl.shape[1], states.shape[1]))
+        if how == "rollout":
+            self.pool = mj_rollout.Rollout(nthread=0)
+            self.out = np.empty((states.shape[0], ctrl.shape[1], states.shape[1]))
+        if how == "batch":
+            self.batch = Batch(m, states.shape[0], nthread=1)
+            spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+            self.qpos0 = np.empty((states.shape[0], m.nq))
+            self.qvel0 = np.empty((states.shape[0], m.nv))
+            for i, state in enumerate(states):
+                mujoco.mj_setState(m, self.d, state, spec)
+                self.qpos0[i], self.qvel0[i] = self.d.qpos, self.d.qvel
+            self.env_ctrl = np.ascontiguousarray(ctrl[:, ::FRAME_SKIP].transpose(1, 0, 2))
 
     def __call__(self) -> None:
         m, d = self.m, self.d
         if self.how == "rollout":
             self.pool.rollout(m, d, self.states, self.ctrl, state=self.out)
+            return
+        if self.how == "batch":
+            b = self.batch
+            b.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
+            b.bind("qpos")[:], b.bind("qvel")[:] = self.qpos0, self.qvel0
+            ctrl = b.bind("ctrl")
+            for u in self.env_ctrl:
+                ctrl[:] = u
+                b.step(nstep=FRAME_SKIP)
             return
         spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
         for state, ctrl in zip(self.states, self.ctrl[:, ::FRAME_SKIP], strict=True):
@@ -157,6 +180,72 @@ class Limit:
             for u in ctrl:
                 d.ctrl[:] = u
                 mujoco.mj_step(m, d, FRAME_SKIP)
+
+
+def _lap(total: list[float], clocks: tuple, start: list[float]) -> list[float]:
+    return [x + c() - s0 for x, c, s0 in zip(total, clocks, start, strict=True)]
+
+
+def interleaved(name: str, envs: int, horizon: int, repeats: int) -> dict[str, dict]:
+    """repsim's rollout and MuJoCo alone on the SAME trajectories, timed env step by env step.
+
+    At every step repsim's env takes the policy's action; then a ``mujoco.batch`` of its own
+    and a loop of ``mj_step(m, d, 5)`` over one MjData per env apply the same clipped action
+    from the same initial states (so all three simulate identical trajectories, checked at the
+    end). Each env step's three timings lie milliseconds apart, so the machine's load cancels
+    from their ratio far better than between whole rollouts. repsim goes first (it makes the
+    action); the other two swap order every step.
+    """
+    run = Repsim(name, envs, horizon)
+    env, policy, m = run.env, run.policy, run.env.model
+    batch = Batch(m, envs, nthread=1)
+    bq, bv, bc = batch.bind("qpos"), batch.bind("qvel"), batch.bind("ctrl")
+    datas = [mujoco.MjData(m) for _ in range(envs)]
+    clocks = (time.perf_counter, time.thread_time)  # wall, this thread's CPU
+    keys = ("repsim batched", "MuJoCo alone (mujoco.batch)", "MuJoCo alone (mj_step loop)")
+    rates: dict[str, list[list[float]]] = {k: [[], []] for k in keys}
+    for rep in range(repeats + 1):
+        spent = {k: [0.0, 0.0] for k in keys}
+        start = [c() for c in clocks]
+        obs = env.reset()
+        spent[keys[0]] = _lap(spent[keys[0]], clocks, start)
+        batch.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
+        bq[:], bv[:] = env._qpos, env._qvel
+        for i, d in enumerate(datas):
+            mujoco.mj_resetData(m, d)
+            d.qpos[:], d.qvel[:] = env._qpos[i], env._qvel[i]
+        for t in range(horizon):
+            start = [c() for c in clocks]
+            action = policy(obs)
+            obs, _, _ = env.step(action)
+            spent[keys[0]] = _lap(spent[keys[0]], clocks, start)
+            u = np.clip(action.numpy().astype(np.float64), -1.0, 1.0)
+            for key in keys[1:] if t % 2 else keys[:0:-1]:
+                start = [c() for c in clocks]
+                if key == keys[1]:
+                    bc[:] = u
+                    batch.step(nstep=FRAME_SKIP)
+                else:
+                    for d, ui in zip(datas, u, strict=True):
+                        d.ctrl[:] = ui
+                        mujoco.mj_step(m, d, FRAME_SKIP)
+                spent[key] = _lap(spent[key], clocks, start)
+        assert np.array_equal(bq, env._qpos), "MuJoCo alone did not simulate the same steps"
+        assert np.array_equal(np.array([d.qpos for d in datas]), env._qpos)
+        if rep:  # the first round warms up
+            for k in keys:
+                for c in range(2):
+                    rates[k][c].append(envs * horizon / spent[k][c])
+    return {
+        k: {
+            "env_steps_per_s": statistics.median(rates[k][0]),
+            "env_steps_per_cpu_s": statistics.median(rates[k][1]),
+            "all_env_steps_per_s": rates[k][0],
+            "all_env_steps_per_cpu_s": rates[k][1],
+            "env_steps_per_call": envs * horizon,
+        }
+        for k in keys
+    }
 
 
 def _timed(run: Callable[[], None]) -> tuple[float, float]:
@@ -254,7 +343,14 @@ def main() -> None:
     parser.add_argument("--gym-envs", type=int, default=20)
     parser.add_argument("--min-steps", type=int, default=20_000, help="per gymnasium call")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--render", type=Path, help="only rewrite the Markdown from this JSON")
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        md = _markdown(saved["results"], saved["ratios"], saved["env"])
+        atomic_write_text(args.render.with_suffix(".md"), md)
+        print(md)
+        return
     H, N, G = args.horizon, args.cheetah_envs, args.gym_envs
     load_at_start = os.getloadavg()
     cores = os.cpu_count() or 1
@@ -268,6 +364,9 @@ def main() -> None:
     multi = {
         "MuJoCo limit (C rollout), 2 processes": MultiProcess(
             [_halves(states, ctrl, "rollout", k, 2) for k in range(2)], N * H
+        ),
+        "MuJoCo limit (mujoco.batch), 2 processes": MultiProcess(
+            [_halves(states, ctrl, "batch", k, 2) for k in range(2)], N * H
         ),
         "repsim batched, 2 processes": MultiProcess(
             [partial(Repsim, "cheetah-vel", half, H, 1, k) for k in range(2)], N * H
@@ -301,6 +400,7 @@ def main() -> None:
     one = {
         "MuJoCo limit (C rollout)": Limit(states, ctrl, "rollout"),
         "MuJoCo limit (mj_step loop)": Limit(states, ctrl, "mj_step"),
+        "MuJoCo limit (mujoco.batch)": Limit(states, ctrl, "batch"),
         f"repsim batched ({N} envs)": Repsim("cheetah-vel", N, H),
         f"gymnasium SyncVectorEnv ({G} envs)": GymVector(
             "cheetah-vel", G, H, "sync", args.min_steps
@@ -308,12 +408,15 @@ def main() -> None:
     }
     results["cheetah_1proc"] = measure(one, args.repeats)
 
+    print("HalfCheetah-Vel, one process, interleaved step by step", flush=True)
+    results["cheetah_interleaved"] = interleaved("cheetah-vel", N, H, args.repeats)
+
     print(f"HalfCheetah-Vel, all {cores} cores", flush=True)
     allc = {
         **multi,
         f"repsim batched ({N} envs), {cores} threads": Repsim("cheetah-vel", N, H, cores),
-        f"gymnasium AsyncVectorEnv ({cores} envs)": GymVector(
-            "cheetah-vel", cores, H, "async", args.min_steps
+        f"gymnasium AsyncVectorEnv ({cores} envs)": GymVector(  # slow: a quarter of the steps
+            "cheetah-vel", cores, H, "async", args.min_steps // 4
         ),
         f"gymnasium AsyncVectorEnv ({G} envs)": GymVector(
             "cheetah-vel", G, H, "async", args.min_steps
@@ -350,22 +453,25 @@ def main() -> None:
 
 
 def _paired(num: list[float], *dens: list[float]) -> float:
-    """Median over repetitions of num[i] / max(den[i] ...): configurations measured next to
-    each other in a repetition saw the same load, so their ratio is steadier than the rates."""
-    return statistics.median(n / max(d[i] for d in dens) for i, n in enumerate(num))
+    """Median over repetitions of num[i] / den[i], den the group member with the highest median
+    rate: configurations measured next to each other in a repetition saw the same load, so
+    their ratio is steadier than the rates. (Taking the best member per repetition instead
+    would pick the luckiest of several noisy draws and bias the ratio low.)"""
+    den = max(dens, key=statistics.median)
+    return statistics.median(n / d for n, d in zip(num, den, strict=True))
 
 
 def _ratios(results: dict, N: int, G: int, cores: int) -> dict[str, float]:
     one, allc, nav = results["cheetah_1proc"], results["cheetah_allcores"], results["nav2d"]
     wall = {k: v["all_env_steps_per_s"] for k, v in {**one, **allc}.items()}
     cpu = {k: v["all_env_steps_per_cpu_s"] for k, v in one.items()}
-    limits1 = ["MuJoCo limit (C rollout)", "MuJoCo limit (mj_step loop)"]
+    limits1 = [k for k in one if k.startswith("MuJoCo limit")]
     ours1 = f"repsim batched ({N} envs)"
-    limit2 = wall["MuJoCo limit (C rollout), 2 processes"]
+    limits2 = [v for k, v in wall.items() if k.startswith("MuJoCo limit") and k in allc]
     gym_all = [v for k, v in wall.items() if k.startswith("gymnasium") and k in allc]
     nav_ours = next(v["all_env_steps_per_s"] for k, v in nav.items() if k.startswith("repsim"))
     nav_gym = [v["all_env_steps_per_s"] for k, v in nav.items() if k.startswith("gymnasium")]
-    return {
+    out = {
         "cheetah 1 process: repsim / MuJoCo limit": _paired(
             wall[ours1], *(wall[k] for k in limits1)
         ),
@@ -376,22 +482,33 @@ def _ratios(results: dict, N: int, G: int, cores: int) -> dict[str, float]:
             wall[ours1], wall[f"gymnasium SyncVectorEnv ({G} envs)"]
         ),
         "cheetah 2 processes: repsim / MuJoCo limit (2 processes)": _paired(
-            wall["repsim batched, 2 processes"], limit2
+            wall["repsim batched, 2 processes"], *limits2
         ),
         f"cheetah {cores} threads: repsim / MuJoCo limit (2 processes)": _paired(
-            wall[f"repsim batched ({N} envs), {cores} threads"], limit2
+            wall[f"repsim batched ({N} envs), {cores} threads"], *limits2
         ),
         "cheetah all cores: repsim 2 processes / best gymnasium vector env": _paired(
             wall["repsim batched, 2 processes"], *gym_all
         ),
         "nav2d: repsim / best gymnasium vector env": _paired(nav_ours, *nav_gym),
     }
+    inter = results.get("cheetah_interleaved")
+    if inter:
+        ours = inter["repsim batched"]
+        alone = [v for k, v in inter.items() if k.startswith("MuJoCo alone")]
+        for clock, field in (("wall", "all_env_steps_per_s"), ("CPU", "all_env_steps_per_cpu_s")):
+            out[f"cheetah 1 process, interleaved by env step ({clock}): repsim / MuJoCo alone"] = (
+                _paired(ours[field], *(a[field] for a in alone))
+            )
+    return out
 
 
 def _markdown(results: dict, ratios: dict, env: dict) -> str:
     titles = {
         "nav2d": "2D navigation, one process",
         "cheetah_1proc": "HalfCheetah-Vel, one process",
+        "cheetah_interleaved": "HalfCheetah-Vel, one process, timed env step by env step on "
+        "the same trajectories",
         "cheetah_allcores": f"HalfCheetah-Vel, all {env['cores']} cores",
     }
     lines = [
@@ -405,6 +522,8 @@ def _markdown(results: dict, ratios: dict, env: dict) -> str:
         "",
     ]
     for key, title in titles.items():
+        if key not in results:
+            continue
         lines += [
             f"## {title}",
             "",
@@ -420,13 +539,13 @@ def _markdown(results: dict, ratios: dict, env: dict) -> str:
         "## Ratios",
         "",
         "Median over repetitions of the ratio of the two rates measured in that repetition "
-        "(the denominator is the best of the named group in that repetition).",
+        "(where the denominator names a group, the member with the highest median rate).",
         "",
         "| ratio | value |",
         "|---|---:|",
     ]
     lines += [f"| {k} | {v:.2f} |" for k, v in ratios.items()]
-    goal = [(k, v) for k, v in ratios.items() if "MuJoCo limit" in k]
+    goal = [(k, v) for k, v in ratios.items() if "MuJoCo limit" in k or "MuJoCo alone" in k]
     ahead = [(k, v) for k, v in ratios.items() if "gymnasium" in k or "SyncVectorEnv" in k]
     lines += ["", "## Goals", ""]
     lines += [
@@ -438,14 +557,38 @@ def _markdown(results: dict, ratios: dict, env: dict) -> str:
         f"- ahead of gymnasium's vector envs ({k}): {v:.2f}x, {'met' if v > 1 else 'NOT met'}"
         for k, v in ahead
     ]
+    lines += [
+        "",
+        "## How to read this",
+        "",
+        "- The MuJoCo limit replays the exact simulation work of one repsim rollout (its "
+        "initial states and clipped actions) with no env and no policy, three ways: one "
+        "`mujoco.rollout` C call per trajectory set, a plain `mj_step(m, d, 5)` loop, and "
+        "`mujoco.batch` stepping all trajectories once per env step. The ratio's denominator "
+        "is the one of them with the highest median rate.",
+        "- The interleaved section times, at every env step, repsim's step (policy included) "
+        "and then MuJoCo alone doing the same step of the same trajectories (a `mujoco.batch` "
+        "and an `mj_step` loop over one MjData per env; final states checked equal), so "
+        "the three timings of a step lie milliseconds apart and see the same load: it is the "
+        "most reliable ratio on a busy machine.",
+        "- repsim's figure includes the policy forward pass and sampling, action checks and "
+        "clipping, rewards, observations and resets.",
+        "- gymnasium's vector envs run the same registered env (`repsim/HalfCheetahVel-v0`, "
+        "same task reward) and the same policy; AsyncVectorEnv runs one process per env.",
+        "- Wall-clock rates depend on the CPU share the shared machine gave each run; "
+        "per-CPU-second rates measure the work itself and are the steadier comparison for "
+        "single-process configurations.",
+    ]
     start, end = env["load_average_at_start"], env["load_average_at_end"]
     lines += [
         "",
         f"Load average (1, 5, 15 min) at start {tuple(round(x, 1) for x in start)}, at end "
         f"{tuple(round(x, 1) for x in end)} on {env['cores']} cores: the machine was shared "
-        "with other work while this ran, so absolute rates are low and noisy; the ratios come "
-        "from alternating repetitions on the same machine. Per-CPU-second figures count this "
-        "process's CPU time only (so not for subprocess workers).",
+        "with other work (other helpers' tests and training runs) while this ran, so absolute "
+        "rates are low and noisy and the all-core figures gain little over one process (the "
+        "cores were already busy); the ratios come from alternating repetitions on the same "
+        "machine. Per-CPU-second figures count this process's CPU time only (so not for "
+        "subprocess workers).",
     ]
     return "\n".join(lines) + "\n"
 
