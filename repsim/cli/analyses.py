@@ -124,7 +124,7 @@ def compare_command(
             metavar="SOURCES",
         ),
     ],
-    tasks: option(int, "Number of fixed tasks.") = 100,
+    tasks: option(OptInt, "Number of fixed tasks (default 100; RL: 20).") = None,
     split: Split = "test",
     inputs: option(str, "Images compared: query | support | both.") = "query",
     query: option(int, "Query examples per class in the comparison tasks.") = 15,
@@ -146,6 +146,15 @@ def compare_command(
     download: Download = False,
 ) -> None:
     """Per-layer similarity before vs after the inner loop (CCA family, CKA), with a baseline."""
+    from repsim.cli.rl import compare_rl, is_rl_source
+
+    if sources and is_rl_source(sources[0]):  # policies: states from the adapted rollouts
+        set_threads(threads)
+        compare_rl(sources, tasks=tasks,
+                   measures=split_names(measures), baseline=baseline, state=state, seed=seed,
+                   json_path=json_path, csv_path=csv_path)
+        return
+    tasks = 100 if tasks is None else tasks
     from repsim.analyses import compare
 
     check_device(device)
@@ -183,7 +192,7 @@ def ablate_command(
             help="A checkpoint, or a run directory (every checkpoint).", metavar="SOURCE"
         ),
     ],
-    tasks: option(int, "Number of fixed test tasks.") = 600,
+    tasks: option(OptInt, "Number of fixed test tasks (default 600; RL: 40).") = None,
     seed: option(int, "Seed of the test tasks.") = 0,
     split: Split = "test",
     query: option(OptInt, "Query examples per class (default: training's).") = None,
@@ -197,6 +206,14 @@ def ablate_command(
     download: Download = False,
 ) -> None:
     """Freeze layers in the inner loop at test time (Table 1), head-only and NIL head rows."""
+    from repsim.cli.rl import ablate_rl, is_rl_source
+
+    if is_rl_source(source):  # policies: return with fc1, fc1-fc2 frozen in the inner loop
+        set_threads(threads)
+        ablate_rl(source, tasks=tasks, seed=seed,
+                  json_path=json_path, csv_path=csv_path)
+        return
+    tasks = 600 if tasks is None else tasks
     from repsim.analyses import ablate
 
     check_device(device)

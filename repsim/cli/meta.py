@@ -38,9 +38,12 @@ Threads = option(
 @friendly_errors
 def train_command(
     algo: option(
-        str, "maml | fomaml | anil | boil | multiclass | multitask | nil | random", "--algo"
+        str, "maml | fomaml | anil | boil | multiclass | multitask | nil | random "
+        "(RL: maml | anil)", "--algo"
     ) = "maml",
-    dataset: option(str, "omniglot | miniimagenet | sinusoid") = "omniglot",
+    dataset: option(
+        str, "omniglot | miniimagenet | sinusoid | nav2d | cheetah-vel | cheetah-dir (RL)"
+    ) = "omniglot",
     ways: option(OptInt, "N-way (default: 5; 1 for sinusoid).") = None,
     shots: option(OptInt, "K-shot (default: the preset's).") = None,
     query: option(OptInt, "Query examples per class.") = None,
@@ -64,9 +67,12 @@ def train_command(
     adapt_layers: option(OptInt, "maml: inner loop adapts the top-k layers only.") = None,
     head_input: option(str | None, "mean | flatten: conv4 maps before the head.") = None,
     head_init: option(str | None, "xavier | zeros: the head's initialisation.") = None,
+    horizon: option(OptInt, "RL: episode length (default: the preset's; nav2d 100).") = None,
+    scale: option(str | None, "RL: preset scale, paper | cpu (default paper).") = None,
 ) -> None:
     """Train MAML / FOMAML / ANIL / BOIL or a body-training regime (multiclass, multitask, NIL
-    training, random); defaults are the paper's for the dataset."""
+    training, random), or meta-RL (MAML-TRPO / ANIL-TRPO); defaults are the paper's."""
+    from repsim.cli.rl import RL_DATASETS, refuse_options, train_rl_command
     from repsim.meta import InnerLoop, checkpoint_paths, default_config, train
 
     check_device(device)
@@ -76,6 +82,17 @@ def train_command(
             f"--resume: {out} holds no run to continue (no {out / 'checkpoints'}/step_*.pt); "
             "check --out, or drop --resume to start a new run"
         )
+    if dataset in RL_DATASETS:  # meta-RL: MAML-TRPO / ANIL-TRPO (repsim.rl)
+        refuse_options(dict(ways=ways, shots=shots, query=query, inner_steps=inner_steps,
+                            test_inner_steps=test_inner_steps, inner_lr=inner_lr,
+                            meta_lr=meta_lr, val_every=val_every, loop=loop,
+                            data_dir=data_dir, download=download, adapt_layers=adapt_layers,
+                            head_input=head_input, head_init=head_init),
+                       f"--dataset {dataset}")
+        return train_rl_command(algo=algo, dataset=dataset, horizon=horizon,
+                                meta_batch=meta_batch, steps=steps, seed=seed, scale=scale,
+                                out=out, resume=resume, max_minutes=max_minutes)
+    refuse_options(dict(horizon=horizon, scale=scale), f"--dataset {dataset} (RL options)")
 
     cfg = default_config(dataset, ways=ways, shots=shots)
     if dataset == "sinusoid" and ways is None:
@@ -128,7 +145,7 @@ def eval_command(
         ),
     ],
     head: option(str, "adapted | own (the model's head, same) | nil") = "adapted",
-    tasks: option(int, "Number of fixed test tasks.") = 600,
+    tasks: option(OptInt, "Number of fixed test tasks (default 600; RL: 40).") = None,
     inner_steps: option(OptInt, "Inner steps (default: config's test steps).") = None,
     freeze: option(str | None, "Layers frozen in the inner loop, e.g. conv1,conv2.") = None,
     query: option(OptInt, "Query examples per class (default: training's).") = None,
@@ -141,12 +158,21 @@ def eval_command(
     download: Download = False,
     threads: Threads = 1,
 ) -> None:
-    """Meta-test accuracy with 95% CI, and accuracy after each inner step."""
+    """Meta-test accuracy with 95% CI, and accuracy after each inner step (RL: return)."""
     from repsim._io import atomic_write_json, run_manifest
+    from repsim.cli.rl import eval_rl, is_rl_source, refuse_options
     from repsim.meta import evaluate_checkpoint
 
     check_device(device)
     set_threads(threads)
+    if is_rl_source(checkpoint):  # a policy: return before / after adaptation
+        refuse_options(dict(head=head != "adapted", inner_steps=inner_steps, query=query,
+                            split=split != "test", data_dir=data_dir, preset=preset,
+                            download=download), "an RL checkpoint")
+        eval_rl(checkpoint, tasks=tasks, freeze=split_names(freeze), seed=seed,
+                json_path=json_path)
+        return
+    tasks = 600 if tasks is None else tasks
     if checkpoint.is_dir():
         raise ValueError(f"{checkpoint} is a directory; eval takes one checkpoint file (.pt)")
     (trained,) = load_sources(

@@ -16,13 +16,22 @@ Threads = option(
 )
 
 
+def _rl_seed_count(seeds: str | None) -> int:
+    """RL studies train seeds 0..N-1: ``--seeds`` is a count there (default 3)."""
+    if seeds is None:
+        return 3
+    if not seeds.strip().isdigit():
+        raise ValueError(f"--seeds for RL presets is a count (e.g. 3); got {seeds!r}")
+    return int(seeds)
+
+
 @friendly_errors
 def reproduce_command(
     preset: Annotated[
         str,
         typer.Argument(
             help="sinusoid | omniglot-5w1s | omniglot-20w1s | miniimagenet-5w1s | "
-            "miniimagenet-5w5s",
+            "miniimagenet-5w5s | rl-nav2d | rl-cheetah-vel | rl-cheetah-dir",
             metavar="PRESET",
         ),
     ],
@@ -34,15 +43,20 @@ def reproduce_command(
     download: option(bool, "Fetch Omniglot if missing.", "--download") = False,
     steps: option(int | None, "Override the number of training iterations.") = None,
     threads: Threads = 1,
+    scale: option(str, "RL presets: cpu | paper.") = "cpu",
     seeds: option(
-        str | None, "Training seeds: a count (3 = 0,1,2) or a list (0,4,7); mean ± std over them."
+        str | None, "Training seeds: a count (3 = 0,1,2) or a list (0,4,7); mean ± std over them "
+        "(RL presets: a count, default 3)."
     ) = None,
 ) -> None:
     """Run the whole study: train MAML+ANIL, evaluate MAML/ANIL/NIL, compare, ablate, report."""
-    from repsim.study import run_study
+    from repsim.cli.rl import RL_PRESET_NAMES, reproduce_rl
 
     check_device(device)
     set_threads(threads)
+    if preset in RL_PRESET_NAMES:
+        reproduce_rl(preset, scale=scale, seeds=_rl_seed_count(seeds), out=out, steps=steps)
+        return
     if seeds is not None:
         from repsim.study_seeds import parse_seeds, run_seeds
 
@@ -51,6 +65,8 @@ def reproduce_command(
                           console=console)
         console.print(f"seed summaries: {', '.join(str(p) for p in files.values())}")
         return
+    from repsim.study import run_study
+
     files = run_study(
         preset,
         out_dir=out or Path(f"study-{preset}"),

@@ -126,6 +126,13 @@ def load_trained(
     path = Path(path)
     config = resolve_config(config)
     payload = load_checkpoint(path, map_location=device)
+    kind = payload.get("kind", "classification")
+    if payload.get("format") == FORMAT and kind != "classification":
+        raise CheckpointError(
+            f"{path} is a meta-RL (policy) checkpoint (kind {kind!r}); this works on "
+            "classification checkpoints. `repsim eval|compare|ablate` detect RL checkpoints; in "
+            "Python use repsim.rl.checkpoint.load_rl"
+        )
     if payload.get("format") == FORMAT:
         try:
             cfg = config_from_dict(payload["config"])

@@ -1,0 +1,191 @@
+"""The meta-RL training loop: MAML-TRPO / first-order MAML-TRPO / ANIL-TRPO, resumable.
+
+Each meta-iteration draws ``meta_batch`` tasks, rolls out ``trajectories`` episodes per task
+under θ, adapts (one REINFORCE step), rolls out again under each θ'ᵢ and takes one TRPO step on
+the post-adaptation surrogate through the inner step (:mod:`repsim.rl.algorithm`). Everything
+random is a function of ``(seed, iteration)`` and the policy's initialisation of
+``torch.manual_seed(seed)``, so a run killed at any point and resumed from its last checkpoint
+is bit-identical to the uninterrupted run. Files (all written atomically):
+``checkpoints/step_XXXXXX.pt``, ``metrics.csv`` (pre- and post-adaptation return per
+iteration), ``config.json``, ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from repsim._io import atomic_write_bytes, atomic_write_json, load_checkpoint, run_manifest
+from repsim._io import save_checkpoint as _save
+from repsim.meta.checkpoint import checkpoint_paths
+from repsim.rl.algorithm import adapt_names_for, meta_step, sample_iteration
+from repsim.rl.checkpoint import FORMAT, KIND, build_policy, checkpoint_kind
+from repsim.rl.config import RLConfig, rl_config_to_dict
+
+__all__ = ["RLTrainResult", "env_dims", "train_rl"]
+
+
+@dataclass(frozen=True)
+class RLTrainResult:
+    out_dir: Path
+    last_checkpoint: Path
+    step: int
+    metrics: pd.DataFrame
+    interrupted: bool = False  # stopped by SIGTERM / Ctrl-C (callers looping over runs stop too)
+
+
+def env_dims(config: RLConfig) -> tuple[int, int]:
+    """``(obs_dim, act_dim)`` of the config's environment."""
+    from repsim.rl.envs import make_batched, sample_tasks
+
+    env = make_batched(
+        config.env, sample_tasks(config.env, 1, seed=0), 1, horizon=config.horizon, seed=0
+    )
+    return int(env.obs_dim), int(env.act_dim)
+
+
+def initial_params(config: RLConfig) -> tuple[dict[str, torch.Tensor], int, int]:
+    obs_dim, act_dim = env_dims(config)
+    torch.manual_seed(config.seed)
+    policy = build_policy(config, obs_dim, act_dim)
+    return {k: v.detach().clone() for k, v in policy.named_parameters()}, obs_dim, act_dim
+
+
+def _check_resumable(state: dict[str, Any], config: RLConfig, out_dir: Path) -> None:
+    if state.get("format") != FORMAT or checkpoint_kind(state) != KIND:
+        raise ValueError(
+            f"{out_dir} holds classification checkpoints, not a meta-RL run; choose another "
+            "--out directory"
+        )
+    saved, wanted = dict(state.get("config") or {}), rl_config_to_dict(config)
+    diff = sorted(k for k in set(saved) | set(wanted)
+                  if k != "steps" and saved.get(k) != wanted.get(k))
+    if diff:
+        details = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked" for k in diff)
+        raise ValueError(
+            f"{out_dir} holds a run with a different config ({details}); resume it with its own "
+            "settings (only --steps may change), or choose another --out directory"
+        )
+    if int(state["step"]) > config.steps:
+        raise ValueError(
+            f"{out_dir} is already at step {state['step']}, past the {config.steps} steps asked"
+        )
+
+
+def _print_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def train_rl(
+    config: RLConfig,
+    *,
+    out_dir: str | Path,
+    resume: bool = True,
+    max_seconds: float | None = None,
+    log: Callable[[str], None] | None = _print_line,
+    stop_after: int | None = None,
+) -> RLTrainResult:
+    """Meta-train as ``config`` says; return where it saved. ``stop_after`` (tests): stop, with
+    a checkpoint, once that many iterations are done, as if killed there."""
+    out_dir = Path(out_dir)
+    params, obs_dim, act_dim = initial_params(config)
+    records: list[dict[str, Any]] = []
+    start, elapsed = 0, 0.0
+    existing = checkpoint_paths(out_dir)
+    if existing and not resume:
+        raise ValueError(
+            f"{out_dir} already holds checkpoints; pass --resume to continue that run, or "
+            "choose another --out directory"
+        )
+    if existing:
+        state = load_checkpoint(existing[-1][1])
+        _check_resumable(state, config, out_dir)
+        params = {k: v.clone() for k, v in state["model"].items()}
+        start, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
+        records = [r for r in state.get("metrics", []) if r["step"] <= start]
+
+    names = adapt_names_for(params, config.algorithm)
+    written = {"meta": False}
+
+    def checkpoint(step: int) -> Path:
+        # config and manifest go with the first checkpoint: a run that fails before it
+        # (bad input, NaN rollouts) leaves nothing behind.
+        if not written["meta"]:
+            atomic_write_json(out_dir / "config.json", rl_config_to_dict(config))
+            atomic_write_json(
+                out_dir / "manifest.json",
+                run_manifest(config=rl_config_to_dict(config), seed=config.seed, kind=KIND,
+                             resumed_from=start or None, threads=torch.get_num_threads()),
+            )
+            written["meta"] = True
+        path = out_dir / "checkpoints" / f"step_{step:06d}.pt"
+        _save(path, {
+            "format": FORMAT, "kind": KIND, "version": 1,
+            "config": rl_config_to_dict(config), "step": step,
+            "model": {k: v.detach().clone() for k, v in params.items()},
+            "obs_dim": obs_dim, "act_dim": act_dim,
+            "metrics": records, "elapsed": elapsed,
+        })
+        frame = pd.DataFrame.from_records(records)
+        atomic_write_bytes(out_dir / "metrics.csv", frame.to_csv(index=False).encode())
+        return path
+
+    stop = {"now": False}
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, request_stop) if main else None
+    step, last_path = start, None
+    t0 = time.perf_counter() - elapsed
+    try:
+        while step < config.steps and not stop["now"]:
+            t_iter = time.perf_counter()
+            data = sample_iteration(params, config, step, adapt_names=names)
+            t_sample = time.perf_counter() - t_iter
+            params, info = meta_step(params, data, config, names)
+            if not all(torch.isfinite(v).all() for v in params.values()):
+                raise FloatingPointError(f"the policy's parameters diverged at iteration {step}")
+            step += 1
+            elapsed = time.perf_counter() - t0
+            before = float(data.train.task_returns().mean())
+            after = float(data.valid.task_returns().mean())
+            records.append({
+                "step": step, "return_before": before, "return_after": after,
+                "surrogate_gain": -(info.loss_after - info.loss_before), "kl": info.kl,
+                "backtracks": info.backtracks, "seconds": time.perf_counter() - t_iter,
+                "sample_seconds": t_sample, "elapsed": round(elapsed, 3),
+            })
+            if log is not None and (step % config.log_every == 0 or step == config.steps):
+                log(f"[{config.algorithm} {config.env} seed {config.seed}] iter {step}/"
+                    f"{config.steps}: return before {before:.2f} after {after:.2f}, kl "
+                    f"{info.kl:.4f}, {records[-1]['seconds']:.2f} s/iter")
+            if step % config.checkpoint_every == 0:
+                last_path = checkpoint(step)
+            if max_seconds is not None and elapsed >= max_seconds:
+                break
+            if stop_after is not None and step >= stop_after:
+                break
+    except KeyboardInterrupt:
+        stop["now"] = True
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if not math.isfinite(elapsed):
+        raise FloatingPointError("elapsed time is not finite")
+    final = out_dir / "checkpoints" / f"step_{step:06d}.pt"
+    if not final.exists() or last_path != final:
+        last_path = checkpoint(step)
+    return RLTrainResult(out_dir, last_path, step, pd.DataFrame.from_records(records),
+                         interrupted=stop["now"])
