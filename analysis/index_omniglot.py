@@ -30,8 +30,8 @@ def entry(rel: str, *, tasks: int, data_dir: str | None) -> dict:
     table = ablate(trained, tasks=tasks, data_dir=data_dir)
     figures = []
     for row in table.to_dict("records"):
-        frozen = [] if not isinstance(row["frozen"], str) or not row["frozen"] else (
-            row["frozen"].split(","))
+        frozen = row["frozen"]  # a list of layer names, or "a,b" once read back from JSON
+        frozen = frozen.split(",") if isinstance(frozen, str) and frozen else list(frozen)
         figures.append({"metric": "accuracy", "label": row["label"], "head": row["head"],
                         "frozen": frozen, "value": float(row["accuracy"]),
                         "ci95": float(row["ci95"]), "tasks": int(row["tasks"]),
