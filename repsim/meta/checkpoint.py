@@ -34,6 +34,7 @@ __all__ = [
     "FORMAT",
     "TrainedModel",
     "build_model",
+    "check_resume_config",
     "checkpoint_paths",
     "export_checkpoint",
     "export_learn2learn",
@@ -220,3 +221,26 @@ def export_learn2learn(path: str | Path, out: str | Path) -> Path:
             "(omniglot, miniimagenet)"
         )
     return save_checkpoint(out, to_learn2learn_state_dict(trained.model, trained.config.dataset))
+
+
+def check_resume_config(
+    saved: dict[str, Any], wanted: dict[str, Any], *, step: int, steps: int, out_dir: Path
+) -> None:
+    """A run may be resumed with a different ``steps`` (to extend or stop it), nothing else.
+
+    ``saved``/``wanted`` are the JSON forms of the checkpoint's and the asked config (shared by
+    classification and meta-RL runs).
+    """
+    diff = sorted(k for k in set(saved) | set(wanted)
+                  if k != "steps" and saved.get(k) != wanted.get(k))
+    if diff:
+        details = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked" for k in diff)
+        raise ValueError(
+            f"{out_dir} holds a run with a different config ({details}); resume it with its own "
+            "settings (only --steps may change), or choose another --out directory"
+        )
+    if step > steps:
+        raise ValueError(
+            f"{out_dir} is already at step {step}, past the {steps} steps asked; "
+            "pass --steps of at least that, or choose another --out directory"
+        )

@@ -25,6 +25,7 @@ from repsim._progress import tqdm
 from repsim.meta.checkpoint import (
     FORMAT,
     build_model,
+    check_resume_config,
     checkpoint_paths,
     save_checkpoint,
 )
@@ -306,21 +307,8 @@ def _train(
 
 def _check_resumable(state: dict[str, Any], config: TrainConfig, out_dir: Path) -> None:
     """A run may be resumed with a different ``steps`` (to extend or stop it), nothing else."""
-    saved = dict(state.get("config") or {})
-    wanted = config_to_dict(config)
-    diff = sorted(k for k in set(saved) | set(wanted)
-                  if k != "steps" and saved.get(k) != wanted.get(k))
-    if diff:
-        details = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked" for k in diff)
-        raise ValueError(
-            f"{out_dir} holds a run with a different config ({details}); resume it with its own "
-            "settings (only --steps may change), or choose another --out directory"
-        )
-    if int(state["step"]) > config.steps:
-        raise ValueError(
-            f"{out_dir} is already at step {state['step']}, past the {config.steps} steps asked; "
-            "pass --steps of at least that, or choose another --out directory"
-        )
+    check_resume_config(dict(state.get("config") or {}), config_to_dict(config),
+                        step=int(state["step"]), steps=config.steps, out_dir=out_dir)
 
 
 def _main_thread() -> bool:

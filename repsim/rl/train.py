@@ -27,7 +27,7 @@ import torch
 
 from repsim._io import atomic_write_bytes, atomic_write_json, load_checkpoint, run_manifest
 from repsim._io import save_checkpoint as _save
-from repsim.meta.checkpoint import checkpoint_paths
+from repsim.meta.checkpoint import check_resume_config, checkpoint_paths
 from repsim.rl.algorithm import adapt_names_for, meta_step, sample_iteration
 from repsim.rl.checkpoint import FORMAT, KIND, build_policy, checkpoint_kind
 from repsim.rl.config import RLConfig, rl_config_to_dict
@@ -67,19 +67,8 @@ def _check_resumable(state: dict[str, Any], config: RLConfig, out_dir: Path) -> 
             f"{out_dir} holds classification checkpoints, not a meta-RL run; choose another "
             "--out directory"
         )
-    saved, wanted = dict(state.get("config") or {}), rl_config_to_dict(config)
-    diff = sorted(k for k in set(saved) | set(wanted)
-                  if k != "steps" and saved.get(k) != wanted.get(k))
-    if diff:
-        details = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked" for k in diff)
-        raise ValueError(
-            f"{out_dir} holds a run with a different config ({details}); resume it with its own "
-            "settings (only --steps may change), or choose another --out directory"
-        )
-    if int(state["step"]) > config.steps:
-        raise ValueError(
-            f"{out_dir} is already at step {state['step']}, past the {config.steps} steps asked"
-        )
+    check_resume_config(dict(state.get("config") or {}), rl_config_to_dict(config),
+                        step=int(state["step"]), steps=config.steps, out_dir=out_dir)
 
 
 def _print_line(text: str) -> None:
