@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from repsim.models.mlp import _Dense  # relu(linear(x)): a layer's activation is post-ReLU
+
 __all__ = [
     "POLICY_BODY_LAYERS",
     "GaussianHead",
@@ -28,17 +30,6 @@ __all__ = [
 ]
 
 POLICY_BODY_LAYERS: tuple[str, ...] = ("fc1", "fc2")
-
-
-class _Dense(nn.Module):
-    """``relu(linear(x))``: a layer's activation is its post-ReLU output, as in ``SinusoidMLP``."""
-
-    def __init__(self, n_in: int, n_out: int) -> None:
-        super().__init__()
-        self.linear = nn.Linear(n_in, n_out)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.relu(self.linear(x))
 
 
 class GaussianHead(nn.Module):
