@@ -146,9 +146,12 @@ def compare_command(
     download: Download = False,
 ) -> None:
     """Per-layer similarity before vs after the inner loop (CCA family, CKA), with a baseline."""
-    from repsim.cli.rl import compare_rl, is_rl_source
+    from repsim.cli.rl import compare_rl, is_rl_source, refuse_options
 
+    check_device(device)
     if sources and is_rl_source(sources[0]):  # policies: states from the adapted rollouts
+        refuse_options(dict(preset=preset, download=download, data_dir=data_dir,
+                            device=device != "cpu"), "an RL checkpoint")
         set_threads(threads)
         compare_rl(sources, tasks=tasks,
                    measures=split_names(measures), baseline=baseline, state=state, seed=seed,
@@ -206,9 +209,12 @@ def ablate_command(
     download: Download = False,
 ) -> None:
     """Freeze layers in the inner loop at test time (Table 1), head-only and NIL head rows."""
-    from repsim.cli.rl import ablate_rl, is_rl_source
+    from repsim.cli.rl import ablate_rl, is_rl_source, refuse_options
 
+    check_device(device)
     if is_rl_source(source):  # policies: return with fc1, fc1-fc2 frozen in the inner loop
+        refuse_options(dict(preset=preset, download=download, data_dir=data_dir,
+                            device=device != "cpu"), "an RL checkpoint")
         set_threads(threads)
         ablate_rl(source, tasks=tasks, seed=seed,
                   json_path=json_path, csv_path=csv_path)

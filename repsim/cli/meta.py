@@ -87,7 +87,8 @@ def train_command(
                             test_inner_steps=test_inner_steps, inner_lr=inner_lr,
                             meta_lr=meta_lr, val_every=val_every, loop=loop,
                             data_dir=data_dir, download=download, adapt_layers=adapt_layers,
-                            head_input=head_input, head_init=head_init),
+                            head_input=head_input, head_init=head_init,
+                            device=device != "cpu"),  # rollouts and TRPO run on the CPU
                        f"--dataset {dataset}")
         return train_rl_command(algo=algo, dataset=dataset, horizon=horizon,
                                 meta_batch=meta_batch, steps=steps, seed=seed, scale=scale,
@@ -168,7 +169,7 @@ def eval_command(
     if is_rl_source(checkpoint):  # a policy: return before / after adaptation
         refuse_options(dict(head=head != "adapted", inner_steps=inner_steps, query=query,
                             split=split != "test", data_dir=data_dir, preset=preset,
-                            download=download), "an RL checkpoint")
+                            download=download, device=device != "cpu"), "an RL checkpoint")
         eval_rl(checkpoint, tasks=tasks, freeze=split_names(freeze), seed=seed,
                 json_path=json_path)
         return

@@ -66,7 +66,8 @@ def refuse_options(given: dict[str, Any], what: str) -> None:
     bad = sorted(k for k, v in given.items() if v)
     if bad:
         flags = ", ".join("--" + k.replace("_", "-") for k in bad)
-        raise ValueError(f"{flags} apply to classification only, not to {what}")
+        verb = "applies" if len(bad) == 1 else "apply"
+        raise ValueError(f"{flags} {verb} to classification only, not to {what}")
 
 
 def train_rl_command(*, algo: str, dataset: str, horizon: int | None, meta_batch: int | None,
