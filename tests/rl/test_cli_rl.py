@@ -114,3 +114,12 @@ def test_missing_extra_names_it(monkeypatch):
 def test_reproduce_unknown_rl_preset():
     result = runner.invoke(app, ["reproduce", "rl-pong"])
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["eval", "compare", "ablate"])
+def test_classification_flags_refused_for_policies(rl_ckpt, command):
+    # --preset / --download describe image data and are refused, not silently ignored
+    result = runner.invoke(app, [command, str(rl_ckpt), "--preset", "omniglot-5w1s"])
+    _one_line_error(result, "--preset applies", "classification only")
+    result = runner.invoke(app, [command, str(rl_ckpt), "--download"])
+    _one_line_error(result, "--download", "classification only")
