@@ -13,6 +13,7 @@ from rich.text import Text
 
 __all__ = [
     "DEBUG_ENV",
+    "Threads",
     "check_device",
     "console",
     "err_console",
@@ -69,6 +70,14 @@ def option(kind: Any, text: str, *names: str) -> Any:
     """
     extra = {"metavar": ""} if kind is bool else {}
     return Annotated[kind, typer.Option(*names, help=text, **extra)]
+
+
+# --threads, the same on every command: one thread beats torch's default on a small shared CPU.
+Threads = option(
+    int,
+    "CPU threads for torch and numpy's BLAS (0: their defaults). 1 is fastest for these "
+    "small per-task ops on a shared CPU.",
+)
 
 
 def check_device(device: str) -> str:

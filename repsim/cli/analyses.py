@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from repsim.cli._common import (
+    Threads,
     check_device,
     console,
     friendly_errors,
@@ -108,11 +109,6 @@ Split = option(str, "test | val | train")
 # intra-op threads, and on a shared CPU their barriers stall: the 100-task compare on the busy
 # 2-core dev box took 29 s with 1 thread (torch and BLAS), 90 s with BLAS at its default 2 and
 # 288 s with both at 2 (measured 2026-11-26; see benchmarks/README.md for the current benchmarks).
-Threads = option(
-    int,
-    "CPU threads for torch and numpy's BLAS (0: their defaults). 1 is fastest "
-    "for these small per-task ops on a shared CPU.",
-)
 
 
 @friendly_errors

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from repsim.cli._common import (
+    Threads,
     check_device,
     console,
     friendly_errors,
@@ -28,11 +29,6 @@ DataDir = option(
     "--data-dir",
 )
 OptInt = int | None
-Threads = option(
-    int,
-    "CPU threads for torch and numpy's BLAS (0: their defaults). 1 is fastest for these "
-    "small per-task ops on a shared CPU.",
-)
 
 
 @friendly_errors

@@ -7,13 +7,10 @@ from typing import Annotated
 
 import typer
 
-from repsim.cli._common import check_device, console, friendly_errors, option, set_threads
+from repsim.cli._common import Threads, check_device, console, friendly_errors, option, set_threads
 
 __all__ = ["register"]
 
-Threads = option(
-    int, "CPU threads for torch and BLAS (0: their defaults; 1 is fastest on a small shared CPU)."
-)
 
 
 def _rl_seed_count(seeds: str | None) -> int:
