@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "rl-nav2d")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    import repsim.rl  # noqa: F401  (registers the envs; fails clearly without repsim[rl])
+    import repsim.rl  # noqa: F401  (registers the envs; fails clearly without repsim-maml[rl])
     from repsim.meta.checkpoint import checkpoint_paths
     from repsim.rl.config import rl_config
     from repsim.rl.train import train_rl

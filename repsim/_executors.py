@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["RAY_EXTRA", "cores", "require_ray", "run_local", "run_ray", "sigterm_as_interrupt"]
 
-RAY_EXTRA = "pip install 'repsim[ray]'"
+RAY_EXTRA = "pip install 'repsim-maml[ray]'"
 Report = Callable[[dict[str, Any]], None]
 
 

@@ -49,7 +49,7 @@ def test_grid_and_its_errors(tmp_path, monkeypatch):
         run_sweep("unused", executor="slurm", algorithms=["maml"], seeds=[0], **TINY)
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
-        with pytest.raises(ValueError, match=r"needs Ray.*pip install 'repsim\[ray\]'"):
+        with pytest.raises(ValueError, match=r"needs Ray.*pip install 'repsim-maml\[ray\]'"):
             run_sweep(tmp_path, executor="ray", algorithms=["maml"], seeds=[0], **TINY)
     assert not (tmp_path / "runs").exists()
     assert parse_overrides(["val_tasks=5", "meta_lr=3e-4", "vectorize=false"]) == {
@@ -174,7 +174,7 @@ def _fingerprint(root: Path) -> dict[str, object]:
 
 
 def test_ray_and_local_executors_write_identical_run_folders(tmp_path):
-    pytest.importorskip("ray", reason="the Ray executor needs the optional extra repsim[ray]")
+    pytest.importorskip("ray", reason="the Ray executor needs the optional extra repsim-maml[ray]")
     local, ray_dir = tmp_path / "local", tmp_path / "ray"
     cli = CliRunner().invoke(app, [
         "sweep", "--presets", "sinusoid", "--algos", "maml,anil", "--seeds", "2", "--steps",

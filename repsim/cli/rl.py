@@ -37,7 +37,7 @@ def require_rl() -> None:
     except ImportError as exc:
         raise ValueError(
             f"meta-RL needs the optional dependencies gymnasium and mujoco ({exc}); install "
-            'them with  pip install "repsim[rl]"'
+            'them with  pip install "repsim-maml[rl]"'
         ) from None
 
 

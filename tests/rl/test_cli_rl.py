@@ -107,7 +107,7 @@ def test_missing_extra_names_it(monkeypatch):
     for name in [m for m in sys.modules if m == "repsim.rl" or m.startswith("repsim.rl.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "gymnasium", None)
-    with pytest.raises(ValueError, match=r"repsim\[rl\]"):
+    with pytest.raises(ValueError, match=r"repsim-maml\[rl\]"):
         require_rl()
 
 

@@ -77,5 +77,5 @@ def test_missing_extra_names_repsim_rl(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "gymnasium", None)
     monkeypatch.delitem(sys.modules, "repsim.rl")
-    with pytest.raises(ImportError, match=r'gymnasium.*pip install "repsim\[rl\]"'):
+    with pytest.raises(ImportError, match=r'gymnasium.*pip install "repsim-maml\[rl\]"'):
         importlib.import_module("repsim.rl")
