@@ -31,6 +31,7 @@ from repsim.study_runs import (
     draw_study,
     final_checkpoint,
     gather_tables,
+    run_dir,
     train_run,
     with_seed,
 )
@@ -52,9 +53,16 @@ def _run(name: str, groups: tuple[str, ...], steps: int, condition: str = "", *,
     return StudyRun(name, cfg, groups, condition, compare_query=compare_query)
 
 
-def grid(groups: set[str], steps: int | None = None) -> list[StudyRun]:
-    """The study's runs for seed 0 (one entry per config, shared across the questions)."""
-    long, short = (steps, steps) if steps else (STEPS["long"], STEPS["short"])
+def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None = None,
+         short_steps: int | None = None) -> list[StudyRun]:
+    """The study's runs for seed 0 (one entry per config, shared across the questions).
+
+    With ``long_steps == short_steps`` the headline MAML/ANIL runs and the short questions'
+    baselines are the same runs (``maml-5w1s-short``, ``anil-5w1s-short``): one length for the
+    whole study, as when compute is short.
+    """
+    long = steps or long_steps or STEPS["long"]
+    short = steps or short_steps or STEPS["short"]
     runs: dict[str, StudyRun] = {}
 
     def add(run: StudyRun) -> None:
@@ -64,10 +72,12 @@ def grid(groups: set[str], steps: int | None = None) -> list[StudyRun]:
         if run.name in runs:  # one run serving several questions
             old = runs[run.name]
             wanted = tuple(dict.fromkeys(old.groups + wanted))
+            run = dataclasses.replace(run, condition=run.condition or old.condition)
         runs[run.name] = dataclasses.replace(run, groups=wanted)
 
-    add(_run("maml-5w1s", ("seeds", "regimes"), long))
-    add(_run("anil-5w1s", ("seeds", "regimes"), long, algorithm="anil"))
+    headline = "-short" if long == short else ""
+    add(_run(f"maml-5w1s{headline}", ("seeds", "regimes"), long))
+    add(_run(f"anil-5w1s{headline}", ("seeds", "regimes"), long, algorithm="anil"))
     for algorithm in ("multiclass", "multitask", "nil", "random"):
         add(_run(f"{algorithm}-5w1s", ("regimes",), long, algorithm=algorithm))
     add(_run("maml-5w1s-short", ("interpolation", "shots", "conv4"), short, "baseline"))
@@ -98,6 +108,46 @@ def grid(groups: set[str], steps: int | None = None) -> list[StudyRun]:
     return list(runs.values())
 
 
+def priority(run: StudyRun) -> tuple[int, int, int, str]:
+    """Queue order: every question answered once (seed 0, headline seeds first) before more
+    seeds, and the costly conditions (5 inner steps, 20-way MAML, 10-15 shots) last."""
+    seed, name = run.config.seed, run.name
+    costly = any(part in name for part in ("5steps", "maml-20w", "5w10s", "5w15s", "20w5s"))
+    if "seeds" in run.groups:
+        tier = 0
+    elif costly:
+        tier = 4
+    elif seed == 0:
+        tier = 1
+    elif "regimes" in run.groups:
+        tier = 2
+    else:
+        tier = 3
+    return tier, seed, int(run.groups == ("shots",)), name
+
+
+def claim_in_order(runs: list[StudyRun], root: Path):
+    """Yield the runs this process holds a lock on, in order; a run locked by another process
+    (``flock``, released when that process exits, even when killed) is skipped, and a finished
+    one is skipped by ``train_run``/``analyse_run`` themselves."""
+    import fcntl
+
+    for run in runs:
+        folder = run_dir(root, run)
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / ".lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield run
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT / "runs" / "omniglot-study")
@@ -106,6 +156,14 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--shard", default="0/1", help="i/n: this process takes every n-th run")
     parser.add_argument("--steps", type=int, default=None, help="override every run's steps")
+    parser.add_argument("--long-steps", type=int, default=None,
+                        help=f"seeds and Table 5 regimes (default {STEPS['long']})")
+    parser.add_argument("--short-steps", type=int, default=None,
+                        help=f"interpolation, medium shot, conv4 (default {STEPS['short']})")
+    parser.add_argument("--queue", action="store_true",
+                        help="take runs in priority order from a shared queue (start one such "
+                        "process per core) instead of a fixed --shard; each run is trained "
+                        "and analysed before the next")
     parser.add_argument("--max-minutes", type=float, default=None, help="per training call")
     parser.add_argument("--stage", default="all", choices=["train", "analyse", "tables", "all"])
     parser.add_argument("--tasks", type=int, default=600, help="test tasks per accuracy")
@@ -120,12 +178,21 @@ def main() -> None:
     seeds = [int(x) for x in args.seeds.split(",")]
     runs = [dataclasses.replace(with_seed(r, seed), tasks=args.tasks,
                                 compare_tasks=args.compare_tasks)
-            for seed in seeds for r in grid(groups, args.steps)]
+            for seed in seeds for r in grid(groups, args.steps, long_steps=args.long_steps,
+                                            short_steps=args.short_steps)]
     if args.only:
         runs = [r for r in runs if any(part in r.name for part in args.only.split(","))]
     if args.list:
         for r in runs:
             print(f"{r.name:22s} seed {r.config.seed}  {r.config.steps:6d} steps  {r.groups}")
+        return
+    if args.queue:
+        for run in claim_in_order(sorted(runs, key=priority), args.root):
+            print(f"train {run.name} seed {run.config.seed}", flush=True)
+            if train_run(run, args.root, data_dir=args.data_dir, device=args.device,
+                         max_minutes=args.max_minutes) is not None and args.stage == "all":
+                print(f"analyse {run.name} seed {run.config.seed}", flush=True)
+                analyse_run(run, args.root, data_dir=args.data_dir, device=args.device)
         return
     index, count = (int(x) for x in args.shard.split("/"))
     mine = runs[index::count]
@@ -144,7 +211,7 @@ def main() -> None:
         files = gather_tables(args.root, runs, tables)
         between = tables / "between_seeds.json"
         models = {(r.config.algorithm, r.config.seed): final_checkpoint(args.root, r)
-                  for r in runs if r.name in ("maml-5w1s", "anil-5w1s") and "seeds" in r.groups}
+                  for r in runs if "seeds" in r.groups}
         models = {k: v for k, v in models.items() if v is not None}
         if "seeds" in groups and len(models) >= 2 and not between.exists():
             frame = between_seeds(models, tasks=args.compare_tasks, data_dir=args.data_dir)
