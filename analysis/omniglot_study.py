@@ -37,7 +37,7 @@ from repsim.study_runs import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = dataclasses.replace(PRESETS["omniglot-5w1s"], checkpoint_every=1000, val_every=1000)
+BASE = dataclasses.replace(PRESETS["omniglot-5w1s"], checkpoint_every=250, val_every=1000)
 #: Training lengths. "long" (the shipped study's 8000 steps) for the headline numbers: seeds
 #: and the Table 5 regimes, whose budget of examples must match MAML's and ANIL's. "short" for
 #: the questions about *how* the inner loop works (interpolation, medium shot, conv4): the
@@ -128,24 +128,32 @@ def priority(run: StudyRun) -> tuple[int, int, int, str]:
 
 def claim_in_order(runs: list[StudyRun], root: Path):
     """Yield the runs this process holds a lock on, in order; a run locked by another process
-    (``flock``, released when that process exits, even when killed) is skipped, and a finished
-    one is skipped by ``train_run``/``analyse_run`` themselves."""
+    (``flock``, released when that process exits, even when killed) is skipped and retried in a
+    later pass, until a pass finds nothing this process could take. Finished runs are skipped
+    by ``train_run``/``analyse_run`` themselves."""
     import fcntl
 
-    for run in runs:
-        folder = run_dir(root, run)
-        folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / ".lock", "w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        try:
-            yield run
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
+    pending = list(runs)
+    while pending:
+        skipped = []
+        for run in pending:
+            folder = run_dir(root, run)
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(folder / ".lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                skipped.append(run)
+                continue
+            try:
+                yield run
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+        if len(skipped) == len(pending):
+            return  # everything left is in another process's hands
+        pending = skipped
 
 
 def main() -> None:
@@ -190,7 +198,11 @@ def main() -> None:
         for run in claim_in_order(sorted(runs, key=priority), args.root):
             print(f"train {run.name} seed {run.config.seed}", flush=True)
             if train_run(run, args.root, data_dir=args.data_dir, device=args.device,
-                         max_minutes=args.max_minutes) is not None and args.stage == "all":
+                         max_minutes=args.max_minutes) is None:
+                print("training stopped before its last step (signal or --max-minutes); "
+                      "rerun to resume", flush=True)
+                return
+            if args.stage == "all":
                 print(f"analyse {run.name} seed {run.config.seed}", flush=True)
                 analyse_run(run, args.root, data_dir=args.data_dir, device=args.device)
         return
