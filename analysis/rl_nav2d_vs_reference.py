@@ -33,9 +33,11 @@ FRESH_SEEDS = range(1, 11)  # 10 draws of 40 test tasks, none of them the shippe
 # icml_point_results_random.pkl): mean over the 40 test goals of rllab's AverageReturn, with 40
 # trajectories (batch 4000 steps) per goal. Raghu et al. 2020: mean ± std over seeds.
 REFERENCE = {
-    "finn2017_maml_before": -40.41, "finn2017_maml_after": -11.68,
+    "finn2017_maml_before": -40.41,
+    "finn2017_maml_after": -11.68,
     "finn2017_random_init_before": -82.66,
-    "paper_maml_after": (-20.3, 3.2), "paper_anil_after": (-20.1, 2.3),
+    "paper_maml_after": (-20.3, 3.2),
+    "paper_anil_after": (-20.1, 2.3),
 }
 
 
@@ -69,26 +71,49 @@ def checkpoint_rows(run: str) -> list[dict]:
 
     def add(convention, result):
         before, after, tasks = result
-        rows.append({"convention": convention, "run": run, "algorithm": cfg.algorithm,
-                     "seed": cfg.seed, "step": trained.step, "tasks": tasks,
-                     "return_before": before, "return_after": after})
+        rows.append(
+            {
+                "convention": convention,
+                "run": run,
+                "algorithm": cfg.algorithm,
+                "seed": cfg.seed,
+                "step": trained.step,
+                "tasks": tasks,
+                "return_before": before,
+                "return_after": after,
+            }
+        )
 
     add("shipped: test seed 0, 40 tasks, K=20, H=100, gamma .99", _eval(p, cfg, [0]))
     add("fresh test tasks: seeds 1-10 (400 tasks)", _eval(p, cfg, FRESH_SEEDS))
     goals = maml_paper_goals()
     add("Finn et al. test goals, K=20", _eval_on(p, cfg, goals, range(5)))
-    add("Finn et al. test goals, K=40 (rllab batch 4000)",
-        _eval_on(p, dataclasses.replace(cfg, trajectories=40), goals, range(5)))
+    add(
+        "Finn et al. test goals, K=40 (rllab batch 4000)",
+        _eval_on(p, dataclasses.replace(cfg, trajectories=40), goals, range(5)),
+    )
     add("horizon 200 (fresh tasks)", _eval(p, dataclasses.replace(cfg, horizon=200), FRESH_SEEDS))
-    add("inner-step gamma 0.95 (fresh tasks)",
-        _eval(p, dataclasses.replace(cfg, gamma=0.95), FRESH_SEEDS))
+    add(
+        "inner-step gamma 0.95 (fresh tasks)",
+        _eval(p, dataclasses.replace(cfg, gamma=0.95), FRESH_SEEDS),
+    )
     curve = pd.read_csv(ROOT / "checkpoints" / "rl" / f"{run}_metrics.csv")
-    for label, part in (("training curve, all iterations", curve),
-                        ("training curve, last 20 iterations", curve.tail(20))):
-        rows.append({"convention": label, "run": run, "algorithm": cfg.algorithm,
-                     "seed": cfg.seed, "step": trained.step, "tasks": 20 * len(part),
-                     "return_before": part.return_before.mean(),
-                     "return_after": part.return_after.mean()})
+    for label, part in (
+        ("training curve, all iterations", curve),
+        ("training curve, last 20 iterations", curve.tail(20)),
+    ):
+        rows.append(
+            {
+                "convention": label,
+                "run": run,
+                "algorithm": cfg.algorithm,
+                "seed": cfg.seed,
+                "step": trained.step,
+                "tasks": 20 * len(part),
+                "return_before": part.return_before.mean(),
+                "return_after": part.return_after.mean(),
+            }
+        )
     return rows
 
 
@@ -98,8 +123,10 @@ def random_policy_rows() -> list[dict]:
     tasks = [t for s in FRESH_SEEDS for t in sample_tasks("nav2d", 40, seed=1000 + s)]
     gen = torch.Generator().manual_seed(0)
     rows = []
-    for label, scale in (("random policy, std 1 in env units (repsim, pytorch-maml-rl)", 1.0),
-                         ("random policy, std 1 in rllab's normalized units", 0.1)):
+    for label, scale in (
+        ("random policy, std 1 in env units (repsim, pytorch-maml-rl)", 1.0),
+        ("random policy, std 1 in rllab's normalized units", 0.1),
+    ):
         env = make_batched("nav2d", tasks, 20, horizon=100, seed=0)
         env.reset()
         total = torch.zeros(env.num_envs)
@@ -108,17 +135,31 @@ def random_policy_rows() -> list[dict]:
             _, r, term = env.step(scale * torch.randn(env.num_envs, 2, generator=gen))
             total += torch.where(alive, r, 0.0)
             alive = ~term
-        rows.append({"convention": label, "run": "none", "algorithm": "random", "seed": 0,
-                     "step": 0, "tasks": len(tasks), "return_before": total.mean().item(),
-                     "return_after": float("nan")})
+        rows.append(
+            {
+                "convention": label,
+                "run": "none",
+                "algorithm": "random",
+                "seed": 0,
+                "step": 0,
+                "tasks": len(tasks),
+                "return_before": total.mean().item(),
+                "return_after": float("nan"),
+            }
+        )
     return rows
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(["convention", "algorithm"], sort=False)
-    out = g.agg(seeds=("seed", "count"), tasks=("tasks", "first"),
-                before_mean=("return_before", "mean"), before_std=("return_before", "std"),
-                after_mean=("return_after", "mean"), after_std=("return_after", "std"))
+    out = g.agg(
+        seeds=("seed", "count"),
+        tasks=("tasks", "first"),
+        before_mean=("return_before", "mean"),
+        before_std=("return_before", "std"),
+        after_mean=("return_after", "mean"),
+        after_std=("return_after", "std"),
+    )
     return out.reset_index()
 
 
@@ -130,11 +171,21 @@ def main() -> None:
     df = pd.DataFrame([r for run in RUNS for r in checkpoint_rows(run)] + random_policy_rows())
     summary = summarise(df)
     atomic_write_text(args.out / "vs_reference.csv", df.to_csv(index=False))
-    atomic_write_json(args.out / "vs_reference.json", {
-        "summary": summary.astype(object).where(summary.notna(), None).to_dict(orient="records"), "reference": REFERENCE,
-        "manifest": run_manifest(runs=RUNS, fresh_test_seeds=list(FRESH_SEEDS),
-                                 threads=1, script="analysis/rl_nav2d_vs_reference.py"),
-    })
+    atomic_write_json(
+        args.out / "vs_reference.json",
+        {
+            "summary": summary.astype(object)
+            .where(summary.notna(), None)
+            .to_dict(orient="records"),
+            "reference": REFERENCE,
+            "manifest": run_manifest(
+                runs=RUNS,
+                fresh_test_seeds=list(FRESH_SEEDS),
+                threads=1,
+                script="analysis/rl_nav2d_vs_reference.py",
+            ),
+        },
+    )
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(summary.round(2).to_string(index=False))
 

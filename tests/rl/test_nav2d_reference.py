@@ -147,12 +147,15 @@ def test_batched_env_and_rollout_returns_match_pytorch_maml_rl():
 def test_rollout_episode_returns_are_the_reference_per_trajectory_sums():
     """A zero-mean Gaussian policy (all weights 0, std 1): the rollout's per-trajectory return
     and per-task mean equal pytorch-maml-rl's ``rewards.sum(dim=0)`` on the same actions."""
-    tasks = sample_tasks("nav2d", 3, seed=11) + [{"goal": (0.05, -0.03)}]
+    tasks = [*sample_tasks("nav2d", 3, seed=11), {"goal": (0.05, -0.03)}]
     k, horizon = 5, HORIZON
     params = {
-        "fc1.linear.weight": torch.zeros(4, 2), "fc1.linear.bias": torch.zeros(4),
-        "fc2.linear.weight": torch.zeros(4, 4), "fc2.linear.bias": torch.zeros(4),
-        "head.linear.weight": torch.zeros(2, 4), "head.linear.bias": torch.zeros(2),
+        "fc1.linear.weight": torch.zeros(4, 2),
+        "fc1.linear.bias": torch.zeros(4),
+        "fc2.linear.weight": torch.zeros(4, 4),
+        "fc2.linear.bias": torch.zeros(4),
+        "head.linear.weight": torch.zeros(2, 4),
+        "head.linear.bias": torch.zeros(2),
         "head.log_std": torch.full((2,), np.log(0.03)),  # small: some episodes terminate
     }
     env = make_batched("nav2d", tasks, k, horizon=horizon, seed=0)
