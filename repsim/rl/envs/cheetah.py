@@ -11,7 +11,7 @@ action is clipped to the actuators' range [-1, 1] before it is applied, and the 
 taken on the clipped action: MuJoCo clamps the controls anyway, so the cost is that of the
 torque actually applied, not of exploration noise beyond the limits. This is what the official
 code did (rllab's ``normalize`` wrapper clips before the env computes its reward) and what
-gymnasium's ``ClipAction`` wrapper does; the PyTorch ports charge the raw Gaussian sample.
+gymnasium's ``ClipAction`` wrapper does; pytorch-maml-rl clips to [-1, 1] in its action wrapper too.
 The episode never terminates; it is truncated at the horizon.
 
 :class:`BatchedHalfCheetah` steps many simulations with ``mujoco.batch.Batch``: one C call per
