@@ -316,15 +316,17 @@ def read_conv4(summary: pd.DataFrame) -> list[str]:
                        f"baseline {base.text(scale, _digits(scale), value_unit)}: {verdict}.")
             if quantity == "head_only_gap":
                 d = difference(s, base)
-                shrink[cond] = (s.mean - base.mean, d is not None and d[2] < 0)
+                shrink[cond] = (s.mean - base.mean, None if d is None else d[2] < 0)
     if shrink:
         cond, (delta, separated) = min(shrink.items(), key=lambda kv: kv[1][0])
         if delta < 0:
             out.append(f"The condition that shrinks the head-only gap most is {cond} "
-                       f"({100 * delta:+.1f} points); "
-                       + ("its change is separated from the baseline by the seeds." if separated
-                          else "its change is not separated from the baseline by the seeds "
-                          "(or has fewer than 2 seeds), so it is not a conclusion."))
+                       f"({100 * delta:+.1f} points); " + (
+                           "it or the baseline has fewer than 2 seeds, so this is not a "
+                           "conclusion." if separated is None else
+                           "its change is separated from the baseline by the seeds."
+                           if separated else "its change is not separated from the baseline "
+                           "by the seeds, so it is not a conclusion."))
         else:
             out.append("No condition shrinks the head-only gap below the baseline's.")
     return out
