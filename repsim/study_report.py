@@ -140,7 +140,8 @@ def run_status(root: str | Path, run: StudyRun) -> str:
     done = checkpoint_paths(folder)
     target = 0 if run.config.algorithm == "random" else run.config.steps
     if not done:
-        return "not started"
+        return "training: no checkpoint yet" if (folder / "config.json").is_file() else \
+            "not started"
     if done[-1][0] < target:
         return f"training: step {done[-1][0]} of {target}"
     return "analysed" if (folder / "analysis" / "heads.json").is_file() else \
@@ -171,7 +172,8 @@ def _runs_table(root: Path, runs: Sequence[StudyRun]) -> pd.DataFrame:
             "condition": run.condition, "regime": regime_name(cfg),
             "setting": f"{cfg.dataset} {cfg.ways}w{cfg.shots}s", "status": run_status(root, run),
             "steps_target": cfg.steps, "steps_reached": done[-1][0] if done else 0,
-            "meta_batch": cfg.meta_batch, "inner": f"{cfg.inner.steps} x lr {cfg.inner.lr:g}",
+            "meta_batch": cfg.meta_batch,
+            "inner": f"{cfg.inner.steps} x lr {cfg.inner.lr:g}" if cfg.own_head else "–",
             "images_per_step": 0 if cfg.algorithm == "random" else per_step,
             "images_seen": (done[-1][0] if done else 0) * per_step,
             "train_hours": None if seconds is None else round(seconds / 3600, 3),

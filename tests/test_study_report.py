@@ -20,7 +20,7 @@ from repsim.analyses.tables import read_table
 from repsim.cli.main import app
 from repsim.meta import TrainConfig
 from repsim.study_report import discover_runs, is_study_root, study_report, write_plan
-from repsim.study_runs import StudyRun, analyse_run, run_dir, train_run, with_seed
+from repsim.study_runs import StudyRun, analyse_run, train_run, with_seed
 
 BASE = TrainConfig(steps=2, meta_batch=2, val_tasks=4, val_every=2, checkpoint_every=2)
 SMALL = {"tasks": 6, "compare_tasks": 2}
@@ -82,6 +82,7 @@ def test_figures_on_a_study_root_writes_tables_figures_and_report(study_root, tm
         assert (out / f"{stem}.png").stat().st_size > 0 and (out / f"{stem}.pdf").is_file()
     assert not (out / "medium_shot.png").exists()
     report = (out / "report.md").read_text()
+    assert (out / "report.html").stat().st_size > 0
     rows = _report_rows(report)
 
     # every MAML/ANIL seed number in the report = mean ± std over the runs' own profile.json

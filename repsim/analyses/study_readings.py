@@ -144,6 +144,13 @@ def read_seeds(summary: pd.DataFrame) -> list[str]:
         if gap is not None:
             out.append(f"{regime}: adapting only the head at test time costs "
                        f"{gap.text(unit=' points')} ({_zero_ci(gap, 100.0, ' points')}).")
+        body = [(layer, pick(summary, regime=regime, quantity="similarity", layer=layer,
+                             measure="cka")) for layer in ("conv1", "conv2", "conv3", "conv4")]
+        body = [(layer, s) for layer, s in body if s is not None]
+        if body:
+            layer, low = min(body, key=lambda item: item[1].mean)
+            out.append(f"{regime}: the body layer the inner loop changes most is {layer}, "
+                       f"θ vs θ′ linear CKA {low.text(1.0, 3)} (paper: body CKA ≈ 1).")
         if own is not None and nil is not None:
             out.append(f"{regime}: NIL head {nil.text(unit='%')} vs own head "
                        f"{own.text(unit='%')}: "

@@ -21,7 +21,7 @@ from repsim._io import atomic_write_text
 from repsim.analyses import study_readings as R
 from repsim.analyses.tables import read_table
 from repsim.plots.paper import BETWEEN_MODELS, SOURCE, TABLE5
-from repsim.plots.style import Block, caption_path, render_markdown
+from repsim.plots.style import Block, caption_path, render_html, render_markdown
 
 __all__ = ["display_table", "number", "write_study_report"]
 
@@ -160,9 +160,14 @@ def _missing(runs: pd.DataFrame | None, question: str) -> list[str]:
     if runs is None:
         return []
     group = "seeds" if question == "between" else question
-    part = runs[runs["groups"].str.split(",").map(lambda g: group in g)]
-    return [f"{r['run']} seed {r['seed']} ({r['status']})"
-            for r in part.to_dict("records") if r["status"] != "analysed"]
+    part = runs[runs["groups"].str.split(",").map(lambda g: group in g)
+                & (runs["status"] != "analysed")]
+    out = []
+    for (run, status), rows in part.groupby(["run", "status"], sort=True):
+        seeds = sorted(int(s) for s in rows["seed"])
+        out.append(f"{run} seed{'s' if len(seeds) > 1 else ''} "
+                   f"{', '.join(map(str, seeds))} ({status})")
+    return out
 
 
 def _figure(out: Path, stem: str, number_: int) -> Block | None:
@@ -194,7 +199,8 @@ def _compute(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                      "test tasks": first["test_tasks"]})
     hours = runs["train_hours"].dropna()
     devices = ", ".join(sorted({str(d) for d in runs["device"].dropna()})) or "unknown"
-    total = (f"{len(runs)} runs × seeds ({int((runs['status'] == 'analysed').sum())} analysed); "
+    analysed = int((runs["status"] == "analysed").sum())
+    total = (f"{len(runs)} runs (configs × seeds; {analysed} analysed); "
              f"{float(hours.sum()):.2f} training hours of wall time in all (from each run's "
              f"metrics.csv), device: {devices}; {int(runs['images_seen'].sum()):,} training "
              "images seen in all.")
@@ -203,13 +209,15 @@ def _compute(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 def write_study_report(tables_dir: str | Path, out_dir: str | Path, *,
                        root: str | Path | None = None) -> Path:
-    """Write ``out_dir/report.md`` from the study tables in ``tables_dir``; return its path."""
+    """Write ``out_dir/report.md`` (and a self-contained ``report.html``) from the study tables
+    in ``tables_dir``; return the markdown's path."""
     tables, out = Path(tables_dir), Path(out_dir)
     runs = _load(tables, "runs")
     stems = {stem for _, _, _, specs, _ in _SECTIONS for stem, _, _ in specs} | {_BETWEEN_STEM}
     loaded = {stem: _load(tables, stem) for stem in stems}
     blocks: list[Block] = [
-        ("h1", "The Omniglot study over seeds: regimes, interpolation, medium shot, conv4"),
+        ("h1", "Study report: seeds, body-training regimes, interpolation, medium shot, "
+               "conv4"),
         ("p", (f"Study root: `{root}`. " if root is not None else "")
          + f"Reference: {SOURCE}. Every number is the mean ± sample std (ddof = 1) over "
          "training seeds, with `n_seeds` and the training steps it comes from; each seed's own "
@@ -255,4 +263,5 @@ def write_study_report(tables_dir: str | Path, out_dir: str | Path, *,
             if figure is not None:
                 figure_number += 1
                 blocks.append(figure)
+    atomic_write_text(out / "report.html", render_html(blocks))  # self-contained copy
     return atomic_write_text(out / "report.md", render_markdown(blocks, out))
