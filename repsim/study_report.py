@@ -131,7 +131,9 @@ def discover_runs(root: str | Path) -> list[StudyRun]:
         if run in conv4 and reference is not None:
             run = dataclasses.replace(run, condition=condition_label(run.config, reference))
         runs[(run.name, run.config.seed)] = run
-    return sorted(runs.values(), key=lambda r: (r.name, r.config.seed))
+    # the baseline first: tables and figures list conditions in the order of the runs
+    return sorted(runs.values(), key=lambda r: (r.condition != "baseline", r.name,
+                                                r.config.seed))
 
 
 def run_status(root: str | Path, run: StudyRun) -> str:
@@ -267,6 +269,11 @@ def _draw_seeds(tables: Path, out: Path) -> Path | None:
                                                     "similarity") if q in set(frame["quantity"])])
     fig.suptitle("MAML and ANIL over training seeds (bars: mean ± std; dots: seeds; "
                  "similarity: conv4 linear CKA θ vs θ′)")
+    for ax in fig.axes:  # relabelled outside the style context: keep the drawn font sizes
+        ax.set_xlabel("how the body was trained", fontsize=ax.xaxis.label.get_fontsize())
+        if ax.get_title() == "θ vs θ′ similarity":
+            ax.set_title("conv4 θ vs θ′ linear CKA", fontsize=ax.title.get_fontsize())
+            ax.set_ylabel("conv4 linear CKA", fontsize=ax.yaxis.label.get_fontsize())
     return save_figure(fig, out / "seeds", caption="MAML and ANIL over seeds from "
                        "`seeds_summary.json`.")[0]
 
