@@ -141,6 +141,8 @@ def test_a_partial_study_without_plan_reads_its_folders(study_root, tmp_path):
     row = next(r for r in _report_rows(conv4) if r[:2] == ["head_input=flatten", "accuracy"])
     assert row[4] == "1"  # one seed analysed
     assert "fewer than 2 seeds" in conv4 and "not a conclusion" in conv4
+    assert "Fewer than 2 seeds (or model pairs) for: head_input=flatten." in conv4
+    assert "Fewer than 2 seeds" not in _section(report, "MAML and ANIL over seeds")
     status = read_table(files["runs"])[0]
     assert status.set_index(["run", "seed"]).loc[("flat", 1), "status"] == \
         "trained, not analysed"

@@ -170,6 +170,15 @@ def _missing(runs: pd.DataFrame | None, question: str) -> list[str]:
     return out
 
 
+def _single_seed(summary: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """The groups of a summary resting on one seed (one model pair), named by ``keys``."""
+    count = "n_pairs" if "n_pairs" in summary else "n_seeds"
+    rows = summary[summary[count] < 2]
+    first = [k for k in keys if k in rows][:1]  # e.g. the regime: one name per run
+    names = rows[first[0]].astype(str) if first else pd.Series([], dtype=str)
+    return list(dict.fromkeys(names))
+
+
 def _figure(out: Path, stem: str, number_: int) -> Block | None:
     png, pdf = out / f"{stem}.png", out / f"{stem}.pdf"
     if not png.is_file():
@@ -251,6 +260,11 @@ def write_study_report(tables_dir: str | Path, out_dir: str | Path, *,
                     frame = frame[frame["measure"] == "cka"]
                 pct = 100.0 if stem == "interpolation_accuracy_summary" else None
                 blocks.append(("table", display_table(frame, keys, extra, scale=pct)))
+        thin = _single_seed(loaded[main], specs[0][1] if specs else ("kind", "measure"))
+        if thin:
+            blocks.append(("note", "Fewer than 2 seeds (or model pairs) for: " + "; ".join(thin)
+                           + ". These numbers are shown; the reading draws no conclusion from "
+                           "their spread."))
         missing = _missing(runs, question)
         if missing:
             blocks.append(("note", "Not in these numbers yet (unfinished or not analysed): "
