@@ -105,7 +105,11 @@ def _recorded_groups(folder: Path) -> tuple[str, ...]:
 
 
 def discover_runs(root: str | Path) -> list[StudyRun]:
-    """The study's runs: those of ``study.json`` (if any) and every run folder found."""
+    """The study's runs: those of ``study.json`` (if any) and every run folder found.
+
+    A run folder's own ``config.json`` is the run's config (a plan written with other steps
+    does not change what was trained); the plan gives its questions and condition label.
+    """
     root = Path(root)
     runs: dict[tuple[str, int], StudyRun] = {}
     if (root / PLAN).is_file():
@@ -123,7 +127,9 @@ def discover_runs(root: str | Path) -> list[StudyRun]:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{path} is not a repsim training config: {exc}") from None
         key = (path.parent.parent.name, cfg.seed)
-        if key not in runs:
+        if key in runs:  # what was trained wins over the plan (e.g. its steps were changed)
+            runs[key] = dataclasses.replace(runs[key], config=cfg)
+        else:
             found.append(StudyRun(key[0], cfg, _recorded_groups(path.parent)))
     conv4 = [r for r in found if "conv4" in r.groups]
     reference = _reference([r.config for r in {r.name: r for r in conv4}.values()])

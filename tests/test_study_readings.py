@@ -125,4 +125,7 @@ def test_seeds_between_and_regimes_readings():
     text = " ".join(read_regimes(regimes, {"MAML": 48.4, "random": 32.9, "multiclass": 39.7}))
     assert "ours rank multiclass (95.5) > MAML (90.5) > random (51.0)" in text
     assert "Best meta-learned body (MAML) vs best other regime (multiclass)" in text
-    assert "Spearman ρ = 0.50" in text
+    assert "Spearman ρ = 0.50" in text and "careful" not in text
+    regimes["steps"] = [[2000], [2000], [8000]]
+    text = " ".join(read_regimes(regimes, {"MAML": 48.4}))
+    assert "careful: from different training steps, 2000 vs 8000" in text

@@ -19,7 +19,13 @@ from typer.testing import CliRunner
 from repsim.analyses.tables import read_table
 from repsim.cli.main import app
 from repsim.meta import TrainConfig
-from repsim.study_report import discover_runs, is_study_root, study_report, write_plan
+from repsim.study_report import (
+    discover_runs,
+    is_study_root,
+    run_status,
+    study_report,
+    write_plan,
+)
 from repsim.study_runs import StudyRun, analyse_run, train_run, with_seed
 
 BASE = TrainConfig(steps=2, meta_batch=2, val_tasks=4, val_every=2, checkpoint_every=2)
@@ -146,6 +152,19 @@ def test_a_partial_study_without_plan_reads_its_folders(study_root, tmp_path):
     status = read_table(files["runs"])[0]
     assert status.set_index(["run", "seed"]).loc[("flat", 1), "status"] == \
         "trained, not analysed"
+
+
+def test_the_trained_config_wins_over_a_plan_with_other_steps(study_root, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(study_root, root)
+    longer = [dataclasses.replace(r, config=dataclasses.replace(r.config, steps=4))
+              for r in _plan()]
+    write_plan(root, [*longer, NOT_STARTED])
+    runs = {(r.name, r.config.seed): r for r in discover_runs(root)}
+    assert runs[("maml", 1)].config.steps == 2 and runs[("maml", 1)].condition == "baseline"
+    assert runs[("maml-5w5s", 0)].config.steps == 2  # not started: the plan's config
+    assert run_status(root, runs[("flat", 0)]) == "analysed"
+    assert run_status(root, runs[("maml-5w5s", 0)]) == "not started"
 
 
 def test_between_seed_table_is_reported_next_to_the_paper(study_root, tmp_path):

@@ -42,15 +42,18 @@ class Stat:
     seeds: tuple[int, ...]
     per_seed: tuple[float, ...]
     per_seed_ci95: tuple[float, ...]
+    steps: tuple[int, ...] = ()  # training steps of the runs behind it (empty: unknown)
 
     @classmethod
     def of(cls, row: Any) -> Stat:
         cis = row.get("per_seed_ci95") if hasattr(row, "get") else None
         cis = cis if isinstance(cis, (list, tuple)) else []
+        steps = row.get("steps") if hasattr(row, "get") else None
         return cls(float(row["seed_mean"]), float(row["seed_std"]) if pd.notna(
             row["seed_std"]) else math.nan, int(row["n_seeds"]), tuple(int(s) for s in
             row["seeds"]), tuple(float(v) for v in row["per_seed"]),
-            tuple(math.nan if c is None else float(c) for c in cis))
+            tuple(math.nan if c is None else float(c) for c in cis),
+            tuple(int(k) for k in steps) if isinstance(steps, (list, tuple)) else ())
 
     def text(self, scale: float = 100.0, digits: int = 1, unit: str = "") -> str:
         """``"97.3 ± 0.4% (n=3)"``: the mean and std over seeds, scaled, and the seed count."""
@@ -95,7 +98,15 @@ def difference(a: Stat, b: Stat, *, paired: bool = False) -> tuple[float, float,
 
 
 def _verdict(a: Stat, b: Stat, *, scale: float, unit: str, paired: bool = False) -> str:
-    """"separated: difference d [lo, hi]" or why not."""
+    """"separated: difference d [lo, hi]" or why not (and whether the steps differ)."""
+    text = _verdict_text(a, b, scale=scale, unit=unit, paired=paired)
+    if a.steps and b.steps and a.steps != b.steps:
+        text += (f" (careful: from different training steps, {'/'.join(map(str, a.steps))} vs "
+                 f"{'/'.join(map(str, b.steps))})")
+    return text
+
+
+def _verdict_text(a: Stat, b: Stat, *, scale: float, unit: str, paired: bool) -> str:
     d = difference(a, b, paired=paired)
     if d is None:
         return (f"difference {scale * (a.mean - b.mean):+.{_digits(scale)}f}{unit}; fewer than 2 "
