@@ -158,7 +158,10 @@ def read_seeds(summary: pd.DataFrame) -> list[str]:
         body = [(layer, pick(summary, regime=regime, quantity="similarity", layer=layer,
                              measure="cka")) for layer in ("conv1", "conv2", "conv3", "conv4")]
         body = [(layer, s) for layer, s in body if s is not None]
-        if body:
+        if body and all(s.mean >= 0.9995 for _, s in body):
+            out.append(f"{regime}: the inner loop leaves every body layer unchanged (θ vs θ′ "
+                       "linear CKA 1.000; paper: body CKA ≈ 1).")
+        elif body:
             layer, low = min(body, key=lambda item: item[1].mean)
             out.append(f"{regime}: the body layer the inner loop changes most is {layer}, "
                        f"θ vs θ′ linear CKA {low.text(1.0, 3)} (paper: body CKA ≈ 1).")

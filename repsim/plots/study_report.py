@@ -198,7 +198,8 @@ def _compute(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         rows.append({"run": name, "regime": first["regime"], "setting": first["setting"],
                      "inner loop": first["inner"], "meta-batch": int(first["meta_batch"]),
                      "images/step": int(first["images_per_step"]),
-                     "steps (target)": int(first["steps_target"]),
+                     "steps (target)": "/".join(
+                         str(k) for k in sorted(set(part["steps_target"].astype(int)))),
                      "steps reached per seed": ", ".join(
                          f"s{s}: {k}" for s, k in zip(part["seed"], part["steps_reached"],
                                                       strict=True)),
