@@ -27,7 +27,7 @@ from repsim.analyses.seeds import between_seeds, seed_pairs
 from repsim.analyses.tables import write_table
 from repsim.cli._common import set_threads
 from repsim.meta import PRESETS, InnerLoop
-from repsim.study_report import study_report, write_plan
+from repsim.study_report import discover_runs, study_report, write_plan
 from repsim.study_runs import (
     StudyRun,
     analyse_run,
@@ -209,19 +209,21 @@ def main() -> None:
                 print(f"analyse {run.name} seed {run.config.seed}", flush=True)
                 analyse_run(run, args.root, data_dir=args.data_dir, device=args.device)
     if args.stage == "tables" or (args.stage == "all" and count == 1):
+        # the plan names every run (started or not), so the report can say what is missing;
+        # each started run is then taken with the config it was trained with (its steps)
+        write_plan(args.root, runs)
+        trained = discover_runs(args.root)
         between = args.root / "tables" / "between_seeds.json"
         models = {(r.config.algorithm, r.config.seed): final_checkpoint(args.root, r)
-                  for r in runs if "seeds" in r.groups}
+                  for r in trained if "seeds" in r.groups}
         models = {k: v for k, v in models.items() if v is not None}
         if "seeds" in groups and len(models) >= 2 and _pairs_changed(between, models):
             frame = between_seeds(models, tasks=args.compare_tasks, data_dir=args.data_dir)
             write_table(frame, between, manifest=frame.attrs["manifest"])
-        # the plan names every run (started or not), so the report can say what is missing;
         # the report gathers the tables (ROOT/figures/tables), draws and writes report.md
-        write_plan(args.root, runs)
         files = study_report(args.root, args.root / "figures")
         files["index"] = atomic_write_json(args.root / "index.json",
-                                           {"checkpoints": checkpoint_index(args.root, runs)})
+                                           {"checkpoints": checkpoint_index(args.root, trained)})
         for name, path in sorted(files.items()):
             print(f"{name}: {path}")
 

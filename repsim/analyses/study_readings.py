@@ -182,7 +182,7 @@ def read_between(summary: pd.DataFrame, paper: dict[str, tuple[float, float]]) -
     out = []
     for row in summary.to_dict("records"):
         measure = str(row["measure"])
-        ref = paper.get("cka" if measure.startswith("cka") else measure)
+        ref = paper.get(measure)  # linear CKA and mean CCA only: the paper's measures
         values = [float(v) for v in row["per_pair"]]
         text = (f"{row['kind']}, {measure}: {row['pair_mean']:.3f}"
                 + (f" ± {row['pair_std']:.3f}" if pd.notna(row["pair_std"]) else "")
