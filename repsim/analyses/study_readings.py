@@ -187,12 +187,13 @@ def read_between(summary: pd.DataFrame, paper: dict[str, tuple[float, float]]) -
         text = (f"{row['kind']}, {measure}: {row['pair_mean']:.3f}"
                 + (f" ± {row['pair_std']:.3f}" if pd.notna(row["pair_std"]) else "")
                 + f" over {row['n_pairs']} model pair(s)")
-        if ref is None:
-            out.append(text + " (the paper gives no value for this measure).")
+        if ref is None:  # in the table; the reading keeps to the paper's measures
             continue
         span = f"{ref[0]:g}" + (f"-{ref[1]:g}" if ref[1] != ref[0] else "")
         if len(values) < 2:
-            where = "one pair: not concluded"
+            side = ("above" if values[0] > ref[1] else "below" if values[0] < ref[0] else
+                    "inside")
+            where = f"one pair ({side} the paper's value): not concluded"
         elif min(values) > ref[1]:
             where = "every pair lies above it"
         elif max(values) < ref[0]:
