@@ -8,9 +8,12 @@ Every run is a ``repsim train`` directory ``ROOT/<run>/seed<s>/`` with its analy
 ``analysis/``; finished runs and analyses are skipped, interrupted ones resume, so the command
 can be rerun (or killed) at any time. ``--shard i/n`` gives process ``i`` every n-th run: start
 one process per core (``--shard 0/2`` and ``--shard 1/2``, one thread each) to use both cores.
-``--stage tables`` (run once, after the shards) gathers the tables, summaries and figures into
-``ROOT/tables`` and ``ROOT/figures``; the between-seed similarity of MAML and ANIL is part of
-it. ``docs/study_plan.md`` gives the grid's cost and the cheapest settings per question.
+``--stage tables`` (run once, after the shards; rerun any time) computes the between-seed
+similarity of MAML and ANIL into ``ROOT/tables`` (again when a seed has finished since), records
+the plan in ``ROOT/study.json`` and writes the tables, figures and ``report.md`` into
+``ROOT/figures`` (:func:`repsim.study_report.study_report`, which is also what
+``repsim figures ROOT`` runs). ``docs/study_plan.md`` gives the grid's cost and the cheapest
+settings per question.
 """
 
 from __future__ import annotations
@@ -20,17 +23,16 @@ import dataclasses
 from pathlib import Path
 
 from repsim._io import atomic_write_json
-from repsim.analyses.seeds import between_seeds, body_average, pair_summary
+from repsim.analyses.seeds import between_seeds, seed_pairs
 from repsim.analyses.tables import write_table
 from repsim.cli._common import set_threads
 from repsim.meta import PRESETS, InnerLoop
+from repsim.study_report import discover_runs, study_report, write_plan
 from repsim.study_runs import (
     StudyRun,
     analyse_run,
     checkpoint_index,
-    draw_study,
     final_checkpoint,
-    gather_tables,
     run_dir,
     train_run,
     with_seed,
@@ -219,25 +221,34 @@ def main() -> None:
                 print(f"analyse {run.name} seed {run.config.seed}", flush=True)
                 analyse_run(run, args.root, data_dir=args.data_dir, device=args.device)
     if args.stage == "tables" or (args.stage == "all" and count == 1):
-        tables = args.root / "tables"
-        files = gather_tables(args.root, runs, tables)
-        between = tables / "between_seeds.json"
+        # the plan names every run (started or not), so the report can say what is missing;
+        # each started run is then taken with the config it was trained with (its steps)
+        write_plan(args.root, runs)
+        trained = discover_runs(args.root)
+        between = args.root / "tables" / "between_seeds.json"
         models = {(r.config.algorithm, r.config.seed): final_checkpoint(args.root, r)
-                  for r in runs if "seeds" in r.groups}
+                  for r in trained if "seeds" in r.groups}
         models = {k: v for k, v in models.items() if v is not None}
-        if "seeds" in groups and len(models) >= 2 and not between.exists():
+        if "seeds" in groups and len(models) >= 2 and _pairs_changed(between, models):
             frame = between_seeds(models, tasks=args.compare_tasks, data_dir=args.data_dir)
             write_table(frame, between, manifest=frame.attrs["manifest"])
-        if between.exists():
-            from repsim.analyses.tables import read_table
-
-            averaged = body_average(read_table(between)[0])
-            write_table(pair_summary(averaged), tables / "between_seeds_summary")
-        files.update(draw_study(tables, args.root / "figures"))
+        # the report gathers the tables (ROOT/figures/tables), draws and writes report.md
+        files = study_report(args.root, args.root / "figures")
         files["index"] = atomic_write_json(args.root / "index.json",
-                                           {"checkpoints": checkpoint_index(args.root, runs)})
+                                           {"checkpoints": checkpoint_index(args.root, trained)})
         for name, path in sorted(files.items()):
             print(f"{name}: {path}")
+
+
+def _pairs_changed(path: Path, models: dict) -> bool:
+    """True when ``path`` is absent or compares other model pairs than ``models`` give (a
+    seed finished since): the between-seed table is then recomputed."""
+    if not path.exists():
+        return True
+    from repsim.analyses.tables import read_table
+
+    done = {(tuple(p["a"]), tuple(p["b"])) for p in read_table(path)[1].get("pairs", [])}
+    return done != {(a, b) for _, a, b in seed_pairs(models)}
 
 
 if __name__ == "__main__":

@@ -136,9 +136,17 @@ def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Pat
         if frame.empty:
             return
         files[stem] = write_table(frame, out / stem, manifest=manifest)
-        files[f"{stem}_summary"] = write_table(seed_summary(frame, by=by, value=value),
-                                               out / f"{stem}_summary", manifest=manifest)
+        summary = seed_summary(frame, by=by, value=value)
+        if "step" in frame:  # the training steps each summarised number comes from
+            summary["steps"] = [sorted({int(s) for s in part["step"]}) for _, part in
+                                frame.groupby(by, sort=False, dropna=False)]
+        files[f"{stem}_summary"] = write_table(summary, out / f"{stem}_summary",
+                                               manifest=manifest)
 
+    seeds = _read_all(root, runs, "profile", "seeds")
+    if not seeds.empty:  # MAML/ANIL over seeds: own head, head-only, NIL head, gap, θ vs θ'
+        seeds = seeds[(seeds["quantity"] != "similarity") | (seeds["measure"] == "cka")]
+        emit("seeds", seeds, ["regime", "quantity", "layer", "measure"], "value")
     heads = _read_all(root, runs, "heads", "regimes")
     emit("regimes", heads, ["regime", "head"], "accuracy")
     profile = _read_all(root, runs, "profile", "interpolation")

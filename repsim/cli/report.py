@@ -15,22 +15,28 @@ __all__ = ["register"]
 @friendly_errors
 def figures_command(
     results_dir: Annotated[Path, typer.Argument(help="Folder with eval.json, compare.json, "
-                                                "ablate.json, timing.json, runs/*/metrics.csv …",
+                                                "ablate.json, timing.json, runs/*/metrics.csv …; "
+                                                "or a study root / sweep folder",
                                                 metavar="RESULTS_DIR")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Where figures go (default: "  # noqa: UP045
                                                 "RESULTS_DIR/figures).")] = None,
 ) -> None:
-    """Draw the paper's figures from saved results (nothing is recomputed)."""
-    from repsim.plots import make_figures, read_index
+    """Draw the paper's figures from saved results (nothing is recomputed).
 
-    paths = make_figures(results_dir, out)
-    index = read_index(paths[-1].parent)
-    for path in paths:
+    A study root (<run>/seed<s>/ folders) gets its tables, figures and report.md; a
+    `repsim sweep` folder its figures and report.
+    """
+    from repsim.study_report import make_report
+
+    made = make_report(results_dir, out)
+    for path in made["files"]:
         console.print(str(path), highlight=False, soft_wrap=True)
-    for skipped in index["skipped"]:
+    for skipped in made["skipped"]:
         console.print(f"[yellow]skipped[/] {skipped['stem']}: {skipped['reason']}",
                       highlight=False, soft_wrap=True)
-    console.print(f"{len(index['figures'])} figures, {len(index['skipped'])} skipped")
+    figures = [p for p in made["files"] if p.suffix == ".png"]
+    console.print(f"{len(figures)} figures, {len(made['skipped'])} skipped"
+                  + "".join(f"; report: {p}" for p in made["files"] if p.name == "report.md"))
 
 
 def register(app: typer.Typer) -> None:

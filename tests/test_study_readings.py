@@ -1,0 +1,131 @@
+"""The report's reading sentences follow the numbers: intervals checked against scipy's t-tests,
+and each conclusion flips when the numbers do (nothing is hard-coded)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from repsim.analyses.study_readings import (
+    Stat,
+    difference,
+    read_between,
+    read_conv4,
+    read_regimes,
+    read_seeds,
+    read_shots,
+)
+
+
+def _row(values, **keys):
+    values = list(values)
+    return {**keys, "seed_mean": float(np.mean(values)),
+            "seed_std": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
+            "n_seeds": len(values), "seeds": list(range(len(values))), "per_seed": values,
+            "per_seed_ci95": [0.01] * len(values)}
+
+
+def _stat(values) -> Stat:
+    return Stat.of(_row(values))
+
+
+def test_differences_match_scipy_welch_and_paired_t_intervals():
+    a, b = [0.91, 0.95, 0.97], [0.80, 0.86, 0.81]
+    diff, lo, hi = difference(_stat(a), _stat(b))
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
+    assert diff == pytest.approx(np.mean(a) - np.mean(b))
+    assert (lo, hi) == pytest.approx((ci.low, ci.high))
+    _, lo, hi = difference(_stat(a), _stat(b), paired=True)
+    ci = stats.ttest_rel(a, b).confidence_interval()
+    assert (lo, hi) == pytest.approx((ci.low, ci.high))
+    assert difference(_stat([0.9]), _stat(b)) is None  # one seed: no spread to judge
+
+
+def _conv4(baseline_gap, flat_gap, lr_gap):
+    rows, n = [], len(baseline_gap)
+    for cond, gap, cka in (("baseline", baseline_gap, [0.74, 0.75, 0.73][:n]),
+                           ("flatten before head", flat_gap, [0.95, 0.96, 0.97][:n]),
+                           ("inner lr 0.1", lr_gap, [0.74, 0.76, 0.72][:n])):
+        rows.append(_row(gap, condition=cond, quantity="head_only_gap", layer=None,
+                         measure=None))
+        rows.append(_row(cka, condition=cond, quantity="similarity", layer="conv4",
+                         measure="cka"))
+    return pd.DataFrame(rows)
+
+
+def test_conv4_reading_names_the_condition_the_numbers_pick():
+    text = " ".join(read_conv4(_conv4([0.58, 0.60, 0.59], [0.10, 0.12, 0.11],
+                                      [0.55, 0.61, 0.57])))
+    assert "shrinks the head-only gap most is flatten before head (-48.0 points)" in text
+    assert "its change is separated from the baseline" in text
+    assert "flatten before head: conv4 θ vs θ′ CKA 0.960 ± 0.010 (n=3)" in text
+    # swap which condition helps: the sentence follows
+    text = " ".join(read_conv4(_conv4([0.58, 0.60, 0.59], [0.55, 0.61, 0.57],
+                                      [0.10, 0.12, 0.11])))
+    assert "shrinks the head-only gap most is inner lr 0.1" in text
+    # no condition helps
+    text = " ".join(read_conv4(_conv4([0.10, 0.12, 0.11], [0.58, 0.60, 0.59],
+                                      [0.55, 0.61, 0.57])))
+    assert "No condition shrinks the head-only gap" in text
+    # overlapping seeds: the direction is given but not concluded
+    text = " ".join(read_conv4(_conv4([0.30, 0.60, 0.45], [0.20, 0.62, 0.40],
+                                      [0.35, 0.58, 0.47])))
+    assert "not separated" in text and "not a conclusion" in text
+    # one seed per condition: nothing concluded
+    text = " ".join(read_conv4(_conv4([0.58], [0.10], [0.55])))
+    assert "fewer than 2 seeds" in text and "not a conclusion" in text
+    assert "separated" not in text
+
+
+def test_shots_reading_says_shrink_or_grow_from_the_numbers():
+    def table(gaps):
+        return pd.DataFrame([_row(g, algorithm="maml", ways=5, shots=k,
+                                  quantity="head_only_gap", layer=None, measure=None)
+                             for k, g in zip((1, 5, 10), gaps, strict=True)])
+
+    text = " ".join(read_shots(table([[0.6, 0.58], [0.3, 0.32], [0.1, 0.12]])))
+    assert "from 1 to 10 shots the gap shrinks" in text and "separated by the seeds" in text
+    text = " ".join(read_shots(table([[0.1, 0.12], [0.3, 0.32], [0.6, 0.58]])))
+    assert "from 1 to 10 shots the gap grows" in text
+    one = pd.DataFrame([_row([0.6], algorithm="maml", ways=5, shots=1,
+                             quantity="head_only_gap", layer=None, measure=None)])
+    assert "no trend to read" in " ".join(read_shots(one))
+
+
+def test_seeds_between_and_regimes_readings():
+    seeds = pd.DataFrame([
+        _row([0.55, 0.60, 0.65], regime="MAML", quantity="head_only_gap", layer=None,
+             measure=None),
+        _row([0.99, 0.98, 0.99], regime="MAML", quantity="accuracy", layer=None, measure=None),
+        _row([0.97, 0.98, 0.975], regime="ANIL", quantity="accuracy", layer=None,
+             measure=None),
+    ])
+    text = " ".join(read_seeds(seeds))
+    half = stats.t.ppf(0.975, 2) * 0.05 / math.sqrt(3)
+    assert f"[{100 * (0.6 - half):.1f}, {100 * (0.6 + half):.1f}] points excludes 0" in text
+    assert "3 of 3 seeds' 95% CIs over tasks exclude 0" in text
+    one = seeds.iloc[[0]].assign(n_seeds=1, seed_std=math.nan, seeds=[[0]], per_seed=[[0.6]],
+                                 per_seed_ci95=[[0.7]])
+    one_text = " ".join(read_seeds(one))
+    assert "one seed (n=1): not concluded" in one_text and "0 of 1 seeds'" in one_text
+    assert "Own head, MAML 98.7 ± 0.6% (n=3) vs ANIL 97.5 ± 0.5% (n=3)" in text
+    between = pd.DataFrame([{"kind": "maml vs maml", "measure": "cka", "pair_mean": 0.95,
+                             "pair_std": 0.01, "n_pairs": 3, "pairs": ["a", "b", "c"],
+                             "per_pair": [0.94, 0.95, 0.96]}])
+    assert "every pair lies above it" in read_between(between, {"cka": (0.83, 0.86)})[0]
+    between.loc[0, "per_pair"] = [0.80, 0.84, 0.90]
+    assert "the pairs reach into it" in read_between(between, {"cka": (0.83, 0.86)})[0]
+    regimes = pd.DataFrame([_row(v, regime=r, head="nil") for r, v in
+                            (("MAML", [0.9, 0.91]), ("random", [0.5, 0.52]),
+                             ("multiclass", [0.95, 0.96]))])
+    text = " ".join(read_regimes(regimes, {"MAML": 48.4, "random": 32.9, "multiclass": 39.7}))
+    assert "ours rank multiclass (95.5) > MAML (90.5) > random (51.0)" in text
+    assert "Best meta-learned body (MAML) vs best other regime (multiclass)" in text
+    assert "Spearman ρ = 0.50" in text and "careful" not in text
+    regimes["steps"] = [[2000], [2000], [8000]]
+    text = " ".join(read_regimes(regimes, {"MAML": 48.4}))
+    assert "careful: from different training steps, 2000 vs 8000" in text
