@@ -28,6 +28,7 @@ from repsim.analyses.seeds import seed_summary
 from repsim.analyses.tables import read_table, write_table
 from repsim.meta import TrainConfig, train
 from repsim.meta.checkpoint import checkpoint_paths
+from repsim.models import BODY_LAYERS
 
 __all__ = ["StudyRun", "analyse_run", "checkpoint_index", "draw_study", "final_checkpoint",
            "gather_tables", "run_dir", "train_run"]
@@ -237,8 +238,12 @@ def checkpoint_index(root: str | Path, runs: Sequence[StudyRun]) -> list[dict[st
                           "ci95": row.get("ci95"), "tasks": row.get("tasks"),
                           "test_seed": test_seed}
                 if stem == "profile":
+                    # the profile adapts with the model's own head; "head only" quantities
+                    # freeze every body layer in the test-time inner loop, the rest nothing
+                    head_only = str(row["quantity"]).startswith("head_only")
                     record.update(metric=row["quantity"], layer=row.get("layer"),
-                                  measure=row.get("measure"))
+                                  measure=row.get("measure"), head="own",
+                                  frozen=list(BODY_LAYERS) if head_only else [])
                 else:
                     record.update(metric="accuracy", head=row.get("head"),
                                   frozen=row.get("frozen"))
