@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from repsim.analyses.checkpoint_index import merge_index
 from repsim.analyses.tables import read_table
 from repsim.meta import TrainConfig
 from repsim.study_runs import (
@@ -76,7 +77,10 @@ def test_study_runs_end_to_end_and_resume(tmp_path, shared_data_dir):
     assert maml0["steps"] == 2 and maml0["regime"] == "MAML"
     nil_row = next(f for f in maml0["figures"] if f["source"] == "heads" and f["head"] == "nil")
     assert nil_row["value"] == pytest.approx(per_seed[0]) and nil_row["test_seed"] == 0
-    assert any(f["metric"] == "head_only_gap" for f in maml0["figures"])
+    gap = next(f for f in maml0["figures"] if f["metric"] == "head_only_gap")
+    assert gap["head"] == "own" and gap["frozen"] == ["conv1", "conv2", "conv3", "conv4"]
+    # every entry is valid for checkpoints/index.json (each figure names its head/frozen layers)
+    merge_index(tmp_path / "index.json", [{**e, "preset": "omniglot-5w1s"} for e in index])
     figures = draw_study(tmp_path / "tables", tmp_path / "figures")
     assert set(figures) == {"regimes", "interpolation", "shots", "conv4"}
     for png in figures.values():
