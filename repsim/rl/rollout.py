@@ -79,6 +79,7 @@ def rollout(
     generator: torch.Generator,
     gamma: float = 0.99,
     per_task: bool = False,
+    envs_of: tuple[int, int] | None = None,
 ) -> Trajectories:
     """Run ``env.horizon`` steps of the Gaussian policy in every env of ``env``.
 
@@ -96,6 +97,9 @@ def rollout(
     k = n_envs // n_tasks
     if per_task and log_std.shape[0] != n_tasks:
         raise ValueError(f"per-task parameters for {log_std.shape[0]} tasks, env has {n_tasks}")
+    first, total = (0, n_envs) if envs_of is None else envs_of
+    if not 0 <= first <= first + n_envs <= total:
+        raise ValueError(f"envs_of={envs_of} does not hold the env's {n_envs} environments")
     mean_fn = vmap(policy_mean)
     obs_buf = torch.empty(horizon, n_envs, obs_dim)
     act_buf = torch.empty(horizon, n_envs, act_dim)
@@ -110,7 +114,7 @@ def rollout(
         else:
             mean = policy_mean(params, obs)
             std = log_std.exp()
-        noise = torch.randn(n_envs, act_dim, generator=generator)
+        noise = torch.randn(total, act_dim, generator=generator)[first: first + n_envs]
         action = mean + std * noise
         obs_buf[t], act_buf[t], mask_buf[t] = obs, action, alive
         obs, reward, terminated = env.step(action)
