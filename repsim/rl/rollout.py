@@ -100,6 +100,12 @@ def rollout(
     first, total = (0, n_envs) if envs_of is None else envs_of
     if not 0 <= first <= first + n_envs <= total:
         raise ValueError(f"envs_of={envs_of} does not hold the env's {n_envs} environments")
+    if not per_task:
+        # One θ for every task, still evaluated task by task (a batched matmul of k rows per
+        # task): a plain matmul over all envs takes another kernel for few rows, so an env's
+        # actions would depend on how many envs share the call (how tasks are split over ranks).
+        params = {name: v.expand(n_tasks, *v.shape) for name, v in params.items()}
+        log_std = params["head.log_std"]
     mean_fn = vmap(policy_mean)
     obs_buf = torch.empty(horizon, n_envs, obs_dim)
     act_buf = torch.empty(horizon, n_envs, act_dim)
@@ -108,12 +114,8 @@ def rollout(
     alive = torch.ones(n_envs, dtype=torch.bool)
     obs = env.reset()
     for t in range(horizon):
-        if per_task:
-            mean = mean_fn(params, obs.view(n_tasks, k, obs_dim)).reshape(n_envs, act_dim)
-            std = log_std.exp().repeat_interleave(k, dim=0)
-        else:
-            mean = policy_mean(params, obs)
-            std = log_std.exp()
+        mean = mean_fn(params, obs.view(n_tasks, k, obs_dim)).reshape(n_envs, act_dim)
+        std = log_std.exp().repeat_interleave(k, dim=0)
         noise = torch.randn(total, act_dim, generator=generator)[first: first + n_envs]
         action = mean + std * noise
         obs_buf[t], act_buf[t], mask_buf[t] = obs, action, alive
