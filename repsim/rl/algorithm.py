@@ -38,7 +38,7 @@ from repsim.rl.objective import (
     task_surrogates_and_kls,
 )
 from repsim.rl.rollout import Trajectories, rollout
-from repsim.rl.trpo import TRPOStep, flatten, trpo_step, unflatten
+from repsim.rl.trpo import TRPOStep, trpo_step, unflatten
 
 __all__ = [
     "IterationData",
