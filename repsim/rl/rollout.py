@@ -14,9 +14,8 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
-from torch.func import vmap
 
-from repsim.models.policy import policy_mean
+from repsim.models.policy import task_policy_means
 
 __all__ = ["Trajectories", "discounted_returns", "rollout"]
 
@@ -106,7 +105,6 @@ def rollout(
         # actions would depend on how many envs share the call (how tasks are split over ranks).
         params = {name: v.expand(n_tasks, *v.shape) for name, v in params.items()}
         log_std = params["head.log_std"]
-    mean_fn = vmap(policy_mean)
     obs_buf = torch.empty(horizon, n_envs, obs_dim)
     act_buf = torch.empty(horizon, n_envs, act_dim)
     rew_buf = torch.empty(horizon, n_envs)
@@ -114,7 +112,7 @@ def rollout(
     alive = torch.ones(n_envs, dtype=torch.bool)
     obs = env.reset()
     for t in range(horizon):
-        mean = mean_fn(params, obs.view(n_tasks, k, obs_dim)).reshape(n_envs, act_dim)
+        mean = task_policy_means(params, obs.view(n_tasks, k, obs_dim)).reshape(n_envs, act_dim)
         std = log_std.exp().repeat_interleave(k, dim=0)
         noise = torch.randn(total, act_dim, generator=generator)[first: first + n_envs]
         action = mean + std * noise

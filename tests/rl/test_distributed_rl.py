@@ -172,3 +172,21 @@ def test_killed_rank_leaves_a_valid_checkpoint_that_resumes(tmp_path):
     assert resumed.step == straight.step == steps[-1] + 2
     _assert_params_close(straight.last_checkpoint, resumed.last_checkpoint)
     assert json.loads((out / "manifest.json").read_text())["world_size"] == 1
+
+
+def test_task_policy_means_is_the_vmapped_policy():
+    from torch.func import vmap
+
+    from repsim.models.policy import policy_mean, task_policy_means
+
+    from ._fixtures import small_params
+
+    params = {k: torch.stack([small_params(seed=s)[1][k] for s in range(3)])
+              for k in small_params()[1]}
+    obs = torch.randn(3, 5, 3)
+    got = task_policy_means(params, obs)
+    assert torch.equal(got, vmap(policy_mean)(params, obs))
+    for i in range(3):  # and task i's rows are task i's policy
+        one = {k: v[i] for k, v in params.items()}
+        torch.testing.assert_close(got[i], policy_mean(one, obs[i]))
+    assert not torch.allclose(got[0], got[1])
