@@ -17,7 +17,8 @@ writes included), the training loop's own seconds (``elapsed`` of the last check
 first iteration (warm-up) and the median and mean of the others (``metrics.csv``), and the CPU
 seconds of the process tree. The 500-iteration extrapolation is
 ``start-up + first iteration + 499 × mean of the others``. ``--full N`` then runs the 2-rank
-arm once for N iterations. Writes ``rl_torchrun_cpu.json`` with the load average before and
+arm once for N iterations (``--repeats 0 --full N``: that run only). Writes
+``rl_torchrun_cpu.json`` (``rl_torchrun_cpu_fullN.json``) with the load average before and
 after every run.
 """
 
@@ -110,7 +111,7 @@ def main() -> None:
         else:
             full = None
     summary = {}
-    for arm, _ in arms:
+    for arm, _ in arms if rows else ():  # --repeats 0: the --full run only
         mine = [r for r in rows if r["arm"] == arm]
         summary[arm] = {k: statistics.median(r[k] for r in mine)
                         for k in ("wall_s", "startup_s", "mean_iter_s", "median_iter_s",
