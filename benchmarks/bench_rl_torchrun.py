@@ -78,6 +78,7 @@ def _run(arm: str, iters: int, out: Path, src: Path, algo: str) -> dict:
         "median_iter_s": statistics.median(rest), "mean_iter_s": statistics.mean(rest),
         "extrapolated_500_s": startup + per_iter[0] + 499 * statistics.mean(rest),
         "return_after_last": float(metrics["return_after"].iloc[-1]),
+        "per_iter_s": [round(x, 4) for x in per_iter],
         "world_size": int(state.get("world_size", 1)),
         "load_before": load_before, "load_after": _load(),
     }
@@ -117,7 +118,8 @@ def main() -> None:
                         for k in ("wall_s", "startup_s", "mean_iter_s", "median_iter_s",
                                   "extrapolated_500_s", "cpu_s")}
     result = {"settings": {"preset": "nav2d, cpu scale", "algorithm": args.algo,
-                           "iters": args.iters, "repeats": args.repeats,
+                           "iters": args.iters if args.repeats else None,
+                           "repeats": args.repeats, "full": args.full or None,
                            "threads_per_process": 1, "torch": torch.__version__,
                            "cpus": os.cpu_count()},
               "runs": rows, "median_over_repeats": summary, "full_run": full}
