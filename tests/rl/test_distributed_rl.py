@@ -190,3 +190,21 @@ def test_task_policy_means_is_the_vmapped_policy():
         one = {k: v[i] for k, v in params.items()}
         torch.testing.assert_close(got[i], policy_mean(one, obs[i]))
     assert not torch.allclose(got[0], got[1])
+
+
+def test_more_ranks_than_tasks_is_refused(tmp_path):
+    """2 ranks for a meta-batch of 1 task: one clear error per rank, no traceback, nothing
+    written."""
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+        f"--master_port={_free_port()}", "-m", "repsim", "train", "--dataset", "nav2d",
+        "--meta-batch", "1", "--horizon", "5", "--steps", "1", "--out", str(out),
+    ]
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    text = done.stdout + done.stderr
+    assert text.count("error: 2 ranks for a meta-batch of 1 tasks") == 2, text[-3000:]
+    # torchrun's launcher adds its own traceback (ChildFailedError); none from repsim's code
+    assert f"{os.sep}repsim{os.sep}rl{os.sep}" not in text
+    assert not out.exists()
