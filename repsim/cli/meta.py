@@ -79,11 +79,6 @@ def train_command(
             "check --out, or drop --resume to start a new run"
         )
     if dataset in RL_DATASETS:  # meta-RL: MAML-TRPO / ANIL-TRPO (repsim.rl)
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank would train the whole run
-            raise ValueError(
-                "meta-RL training is not data-parallel yet: run it as one process (without "
-                "torchrun); use `repsim reproduce rl-... --seeds N` or a sweep for parallel seeds"
-            )
         refuse_options(dict(ways=ways, shots=shots, query=query, inner_steps=inner_steps,
                             test_inner_steps=test_inner_steps, inner_lr=inner_lr,
                             meta_lr=meta_lr, val_every=val_every, loop=loop,

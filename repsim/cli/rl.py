@@ -7,6 +7,7 @@ it makes one library call and renders the result, like the rest of the CLI.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,10 @@ def train_rl_command(*, algo: str, dataset: str, horizon: int | None, meta_batch
                     meta_batch=meta_batch, steps=steps, seed=seed)
     result = train_rl(cfg, out_dir=out, resume=resume,
                       max_seconds=None if max_minutes is None else 60 * max_minutes)
-    console.print(f"trained to iteration {result.step}; last checkpoint: {result.last_checkpoint}")
-    console.print(f"metrics: {out / 'metrics.csv'}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 speaks for all
+        console.print(f"trained to iteration {result.step}; last checkpoint: "
+                      f"{result.last_checkpoint}")
+        console.print(f"metrics: {out / 'metrics.csv'}")
 
 
 def eval_rl(checkpoint: Path, *, tasks: int | None, freeze: tuple[str, ...], seed: int,

@@ -27,6 +27,7 @@ __all__ = [
     "GaussianMLPPolicy",
     "gaussian_log_prob",
     "policy_mean",
+    "task_policy_means",
 ]
 
 POLICY_BODY_LAYERS: tuple[str, ...] = ("fc1", "fc2")
@@ -86,3 +87,19 @@ def gaussian_log_prob(mean: Tensor, log_std: Tensor, action: Tensor) -> Tensor:
     """log N(action; mean, diag(exp(log_std))²), summed over the last (action) dimension."""
     z = (action - mean) * torch.exp(-log_std)
     return (-0.5 * z.pow(2) - log_std - 0.5 * _LOG_2PI).sum(-1)
+
+
+def task_policy_means(params: Mapping[str, Tensor], obs: Tensor) -> Tensor:
+    """:func:`policy_mean` of task ``i``'s params (a leading task axis) on its states ``obs[i]``.
+
+    ``obs`` is ``(B, n, obs_dim)``, the result ``(B, n, act_dim)``: the numbers of
+    ``torch.func.vmap(policy_mean)``, as three batched matmuls without vmap's per-call overhead
+    (a rollout makes hundreds of these small calls). Each task's rows are one matrix product of
+    their own, so a row's result does not depend on how many tasks share the call.
+    """
+    h = F.relu(torch.baddbmm(params["fc1.linear.bias"].unsqueeze(1), obs,
+                             params["fc1.linear.weight"].transpose(1, 2)))
+    h = F.relu(torch.baddbmm(params["fc2.linear.bias"].unsqueeze(1), h,
+                             params["fc2.linear.weight"].transpose(1, 2)))
+    return torch.baddbmm(params["head.linear.bias"].unsqueeze(1), h,
+                         params["head.linear.weight"].transpose(1, 2))

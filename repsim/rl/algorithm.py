@@ -3,6 +3,17 @@
 Randomness is a pure function of ``(seed, iteration)``: the tasks, each rollout's env seed and
 its action noise are drawn from seeds derived with ``numpy.random.SeedSequence``, so a run
 resumed from any checkpoint retraces the uninterrupted one bit for bit.
+
+Data parallelism (``torchrun``, :mod:`repsim.meta.distributed`): each rank rolls out a
+contiguous shard of the iteration's tasks. A task's rollouts do not depend on the split (the
+tasks are drawn for the whole meta-batch, and every rank draws the whole batch's action and
+reset noise and keeps its slice), and every quantity TRPO needs is a mean over tasks: each rank
+computes its tasks' terms and one all-reduce collects every task's term (the meta-gradient
+and its loss, every Fisher-vector product of conjugate gradient, the surrogate and KL of every
+line-search candidate). The terms are then added in task order (:func:`sum_over_tasks`), so
+the sums have the same bits for any number of ranks: TRPO's conjugate gradient (damping 1e-5)
+amplifies a change of summation order's round-off to ~1e-4 in one step, and rollouts with
+different policies then drift apart. All ranks take the same step on the same numbers.
 """
 
 from __future__ import annotations
@@ -15,11 +26,19 @@ import torch
 from torch import Tensor
 from torch.func import jvp, vjp, vmap
 
+from repsim.meta.distributed import World
+from repsim.models.policy import gaussian_log_prob, policy_mean
 from repsim.rl.baseline import add_advantages
 from repsim.rl.config import RLConfig
-from repsim.rl.objective import adapt_task, adapted_outputs, inner_gradients, surrogate_and_kl
+from repsim.rl.objective import (
+    adapt_task,
+    adapted_outputs,
+    inner_gradients,
+    reinforce_loss,
+    task_surrogates_and_kls,
+)
 from repsim.rl.rollout import Trajectories, rollout
-from repsim.rl.trpo import TRPOStep, flatten, trpo_step, unflatten
+from repsim.rl.trpo import TRPOStep, trpo_step, unflatten
 
 __all__ = [
     "IterationData",
@@ -29,6 +48,7 @@ __all__ = [
     "meta_gradient",
     "meta_step",
     "sample_iteration",
+    "sum_over_tasks",
 ]
 
 Params = dict[str, Tensor]
@@ -76,11 +96,21 @@ def adapt_all(
 
 @dataclass(frozen=True)
 class IterationData:
-    """The rollouts of one meta-iteration: D (under θ) and D' (under each θ'ᵢ)."""
+    """The rollouts of one meta-iteration: D (under θ) and D' (under each θ'ᵢ).
+
+    Under data parallelism these are one rank's tasks; ``total_tasks`` is then the whole
+    meta-batch's size (the divisor of every task mean). ``None``: these are all the tasks.
+    """
 
     tasks: list[dict]
     train: Trajectories
     valid: Trajectories
+    total_tasks: int | None = None
+    first_task: int = 0  # index of tasks[0] in the meta-batch
+
+    @property
+    def meta_batch(self) -> int:
+        return self.train.tasks if self.total_tasks is None else self.total_tasks
 
 
 def sample_iteration(
@@ -91,24 +121,35 @@ def sample_iteration(
     adapt_names: Sequence[str],
     seed: int | None = None,
     tasks: list[dict] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> IterationData:
-    """Draw the iteration's tasks, roll out θ, adapt, roll out θ'; advantages filled in."""
+    """Draw the iteration's tasks, roll out θ, adapt, roll out θ'; advantages filled in.
+
+    ``shard = (first, count)``: only tasks ``first … first + count − 1`` of the meta-batch (one
+    rank's share), with exactly the rollouts the whole batch would give them.
+    """
     from repsim.rl.envs import make_batched, sample_tasks
 
     seed = config.seed if seed is None else seed
-    b, k = config.meta_batch, config.trajectories
+    k = config.trajectories
     if tasks is None:
-        tasks = sample_tasks(config.env, b, seed=derive_seed(seed, iteration, TASKS))
-    b = len(tasks)
+        tasks = sample_tasks(config.env, config.meta_batch,
+                             seed=derive_seed(seed, iteration, TASKS))
+    total = len(tasks)
+    first, b = (0, total) if shard is None else shard
+    if b < 1 or not 0 <= first <= first + b <= total:
+        raise ValueError(f"shard {shard} is not a non-empty part of {total} tasks")
+    tasks = tasks[first: first + b]
+    envs_of = (first * k, total * k)
 
     def collect(policy: Mapping[str, Tensor], env_stream: int, noise_stream: int, per_task: bool):
         env = make_batched(
             config.env, tasks, k, horizon=config.horizon,
-            seed=derive_seed(seed, iteration, env_stream),
+            seed=derive_seed(seed, iteration, env_stream), envs_of=envs_of,
         )
         traj = rollout(
             env, policy, tasks=b, per_task=per_task, gamma=config.gamma,
-            generator=_generator(derive_seed(seed, iteration, noise_stream)),
+            generator=_generator(derive_seed(seed, iteration, noise_stream)), envs_of=envs_of,
         )
         return add_advantages(traj, normalize=config.normalize_advantages)
 
@@ -116,7 +157,8 @@ def sample_iteration(
     train = collect(params, TRAIN_ENV, TRAIN_NOISE, False)
     adapted = adapt_all(params, train, lr=config.inner_lr, adapt_names=adapt_names)
     valid = collect(adapted, VALID_ENV, VALID_NOISE, True)
-    return IterationData(tasks=tasks, train=train, valid=valid)
+    return IterationData(tasks=tasks, train=train, valid=valid, total_tasks=total,
+                         first_task=first)
 
 
 def _outer_parts(params, data: IterationData, config: RLConfig, adapt_names):
@@ -131,33 +173,72 @@ def _outer_parts(params, data: IterationData, config: RLConfig, adapt_names):
     return outputs, valid
 
 
+def sum_over_tasks(parts: Tensor, data: IterationData, world: World | None) -> Tensor:
+    """Σ over the meta-batch's tasks of per-task terms, ``parts`` this rank's rows.
+
+    Every rank places its rows in a meta-batch-sized buffer of zeros; the all-reduce fills in
+    the others' rows exactly (x + 0 = x), and the rows are summed in task order: the same bits
+    for any number of ranks and any split.
+    """
+    if world is None or world.size == 1:
+        return parts.sum(0)
+    buf = parts.new_zeros((data.meta_batch, *parts.shape[1:]))
+    buf[data.first_task: data.first_task + parts.shape[0]] = parts
+    return world.all_reduce_sum([buf], [buf])[0].sum(0)
+
+
+def _task_meta_gradients(params, data: IterationData, config: RLConfig, adapt_names):
+    """Per task: −surrogateᵢ / meta_batch, its flat gradient through the inner step, and the
+    adapted policy's outputs on D'ᵢ at θ_old (the line search's reference).
+
+    A per-task loop of ``torch.autograd.grad(create_graph=True)``: on 2,000 states per task it
+    is faster than the vmapped inner step (benchmarks/bench_rl_meta.py).
+    """
+    names = list(params)
+    theta = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+    tr, va = data.train, data.valid
+    keys = list(adapt_names)
+    losses, grads, means, log_stds = [], [], [], []
+    for i in range(tr.tasks):
+        adapted = dict(theta)
+        if keys:
+            inner = reinforce_loss(theta, tr.obs[i], tr.actions[i], tr.advantages[i], tr.mask[i])
+            inner_grads = torch.autograd.grad(inner, [theta[k] for k in keys],
+                                              create_graph=not config.first_order)
+            for k, g in zip(keys, inner_grads, strict=True):
+                adapted[k] = theta[k] - config.inner_lr * g
+        mean, log_std = policy_mean(adapted, va.obs[i]), adapted["head.log_std"]
+        logp = gaussian_log_prob(mean, log_std, va.actions[i])
+        ratio = torch.exp(logp - logp.detach())  # 1 at θ_old; its gradient is ∇ log π
+        n = va.mask[i].sum().clamp_min(1.0)
+        loss = -(ratio * va.advantages[i] * va.mask[i]).sum() / n / data.meta_batch
+        grad = torch.autograd.grad(loss, [theta[k] for k in names])
+        losses.append(loss.detach())
+        grads.append(torch.cat([g.reshape(-1) for g in grad]))
+        means.append(mean.detach())
+        log_stds.append(log_std.detach())
+    return (torch.stack(losses), torch.stack(grads), torch.stack(means),
+            torch.stack(log_stds))
+
+
 def meta_gradient(
     params: Mapping[str, Tensor], data: IterationData, config: RLConfig,
-    adapt_names: Sequence[str],
+    adapt_names: Sequence[str], world: World | None = None,
 ) -> tuple[Tensor, Params]:
     """The outer loss (−mean surrogate at θ) and its gradient through the inner step."""
-    outputs, valid = _outer_parts(params, data, config, adapt_names)
-    (mean, log_std), pullback = vjp(outputs, dict(params))
-    loss, cot = _loss_cotangent(mean, log_std, valid)
-    (grad,) = pullback(cot)
-    return loss, grad
+    losses, grads, _, _ = _task_meta_gradients(params, data, config, adapt_names)
+    loss = sum_over_tasks(losses, data, world)
+    return loss, unflatten(sum_over_tasks(grads, data, world), params, list(params))
 
 
-def _loss_cotangent(mean: Tensor, log_std: Tensor, valid):
-    old_mean, old_ls = mean.detach(), log_std.detach()
-    m = old_mean.clone().requires_grad_(True)
-    ls = old_ls.clone().requires_grad_(True)
-    surrogate, _ = surrogate_and_kl(m, ls, valid, old_mean, old_ls)
-    loss = -surrogate
-    cot = torch.autograd.grad(loss, (m, ls))
-    return loss.detach(), cot
+def _fisher_product(params, data, config, adapt_names, old_ls):
+    """v ↦ (Fᵢ v)ᵢ, per task of ``data``: F = Σᵢ Fᵢ is the Hessian at θ_old of the mean KL
+    through the inner step.
 
-
-def _fisher_product(params, data, config, adapt_names, old_ls, outputs, pullback, valid):
-    """v ↦ F v, F the Hessian at θ_old of the mean KL through the inner step.
-
-    F = Jᵀ M J (see repsim.rl.objective): M = w/σ² on the means (w the per-state weight of the
-    task-averaged masked mean) and 2/B on the log-stds. With ``fisher_subsample = k > 1`` the
+    Fᵢ = Jᵢᵀ Mᵢ Jᵢ (see repsim.rl.objective): Mᵢ = w/σ² on the means (w the per-state weight of
+    the task-averaged masked mean, averaged over the whole meta-batch) and 2/B on the
+    log-stds. The products are taken with one θ per task (a leading task axis), so that the
+    pullback returns each task's term, not their sum. With ``fisher_subsample = k > 1`` the
     product uses every k-th trajectory of each task (OpenAI baselines' TRPO uses every 5th
     sample): J is then the Jacobian of the adapted policy on the kept D' states, with the inner
     Hessian from the kept D trajectories; a constant gradient offset keeps θ'ᵢ(θ_old) exactly
@@ -166,31 +247,37 @@ def _fisher_product(params, data, config, adapt_names, old_ls, outputs, pullback
     """
     names = list(params)
     k = config.fisher_subsample
+    train, valid = _task_fields(data.train), _task_fields(data.valid)
+    offset = None
     if k > 1:
-        train = {f: v[:, ::k] for f, v in _task_fields(data.train).items()}
+        full = inner_gradients(params, train, adapt_names=adapt_names)
+        train = {f: v[:, ::k] for f, v in train.items()}
         valid = {f: v[:, ::k] for f, v in valid.items()}
-        full = inner_gradients(params, _task_fields(data.train), adapt_names=adapt_names)
         sub = inner_gradients(params, train, adapt_names=adapt_names)
         offset = {n: (full[n] - sub[n]).detach() for n in full}
+    b = data.train.tasks
 
-        def outputs(p):
-            return adapted_outputs(
-                p, train, valid["obs"], lr=config.inner_lr, adapt_names=adapt_names,
-                first_order=config.first_order, grad_offset=offset,
-            )
+    def outputs(p):
+        return adapted_outputs(
+            p, train, valid["obs"], lr=config.inner_lr, adapt_names=adapt_names,
+            first_order=config.first_order, grad_offset=offset, per_task_params=True,
+        )
 
-        _, pullback = vjp(outputs, params)
+    # copies, not expanded views: forward-mode AD refuses tensors with shared memory
+    batched = {n: v.expand(b, *v.shape).contiguous() for n, v in params.items()}
+    _, pullback = vjp(outputs, batched)
     mask = valid["mask"]
-    n_tasks = mask.shape[0]
+    n_tasks = data.meta_batch
     w = mask / mask.sum((1, 2), keepdim=True).clamp_min(1.0) / n_tasks
     m_mean = w[..., None] * torch.exp(-2 * old_ls)[:, None, None, :]
     m_ls = torch.full_like(old_ls, 2.0 / n_tasks)
 
     def fvp(v_flat: Tensor) -> Tensor:
-        tangent = unflatten(v_flat, params, names)
-        _, (j_mean, j_ls) = jvp(outputs, (params,), (tangent,))
+        tangent = {n: t.expand(b, *t.shape).contiguous()
+                   for n, t in unflatten(v_flat, params, names).items()}
+        _, (j_mean, j_ls) = jvp(outputs, (batched,), (tangent,))
         (out,) = pullback((m_mean * j_mean, m_ls * j_ls))
-        return flatten(out, names)
+        return torch.cat([out[n].reshape(b, -1) for n in names], dim=1)
 
     return fvp
 
@@ -200,23 +287,33 @@ def meta_step(
     data: IterationData,
     config: RLConfig,
     adapt_names: Sequence[str],
+    world: World | None = None,
 ) -> tuple[Params, TRPOStep]:
-    """The TRPO step on the post-adaptation surrogate, differentiated through the inner step."""
-    params = {k: v.detach() for k, v in params.items()}
-    list(params)
-    outputs, valid = _outer_parts(params, data, config, adapt_names)
-    (mean, log_std), pullback = vjp(outputs, params)
-    old_mean, old_ls = mean.detach(), log_std.detach()
-    loss0, cot = _loss_cotangent(mean, log_std, valid)
-    (grad,) = pullback(cot)
+    """The TRPO step on the post-adaptation surrogate, differentiated through the inner step.
 
-    fvp = _fisher_product(params, data, config, adapt_names, old_ls, outputs, pullback, valid)
+    ``world``: the ranks of a data-parallel run (``data`` is this rank's share of the tasks);
+    every sum over tasks is collected from all ranks, so all ranks return the same step, and
+    the step of any number of ranks.
+    """
+    params = {k: v.detach() for k, v in params.items()}
+    names = list(params)
+    losses, grads, old_mean, old_ls = _task_meta_gradients(params, data, config, adapt_names)
+    loss0 = sum_over_tasks(losses, data, world)
+    grad = unflatten(sum_over_tasks(grads, data, world), params, names)
+    fvp_parts = _fisher_product(params, data, config, adapt_names, old_ls)
+
+    def fvp(v: Tensor) -> Tensor:
+        return sum_over_tasks(fvp_parts(v), data, world)
+
+    outputs, valid = _outer_parts(params, data, config, adapt_names)
 
     def evaluate(candidate: Params) -> tuple[float, float]:
         with torch.no_grad():
             c_mean, c_ls = outputs(candidate)
-            surrogate, kl = surrogate_and_kl(c_mean, c_ls, valid, old_mean, old_ls)
-        return float(-surrogate), float(kl)
+            surrogates, kls = task_surrogates_and_kls(c_mean, c_ls, valid, old_mean, old_ls)
+        terms = torch.stack([-surrogates, kls], dim=1) / data.meta_batch
+        loss, kl = sum_over_tasks(terms, data, world).tolist()
+        return loss, kl
 
     new, info = trpo_step(
         params, grad, fvp, evaluate, float(loss0),

@@ -35,6 +35,7 @@ __all__ = [
     "inner_gradients",
     "reinforce_loss",
     "surrogate_and_kl",
+    "task_surrogates_and_kls",
 ]
 
 Params = dict[str, Tensor]
@@ -90,23 +91,28 @@ def adapted_outputs(
     adapt_names: Sequence[str],
     first_order: bool = False,
     grad_offset: Mapping[str, Tensor] | None = None,
+    per_task_params: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """θ → (mean ``(B, K, T, act)``, log_std ``(B, act)``) of each task's adapted policy on D'ᵢ.
 
     ``train`` holds the pre-adaptation rollouts ``obs, actions, advantages, mask`` with a
     leading task axis. With ``lr == 0`` (or no adapted names) this is the unadapted policy.
+    ``per_task_params``: ``params`` carry a leading task axis too (one θ per task, so that a
+    vector-Jacobian product returns each task's part separately instead of their sum).
     """
 
-    def one_task(obs, actions, advantages, mask, v_obs, offset):
+    def one_task(p, obs, actions, advantages, mask, v_obs, offset):
         p = adapt_task(
-            params, obs, actions, advantages, mask,
+            p, obs, actions, advantages, mask,
             lr=lr, adapt_names=adapt_names, first_order=first_order, grad_offset=offset,
         )
         return policy_mean(p, v_obs), p["head.log_std"]
 
-    in_dims = (0, 0, 0, 0, 0, None if grad_offset is None else 0)
+    in_dims = (0 if per_task_params else None, 0, 0, 0, 0, 0,
+               None if grad_offset is None else 0)
     return vmap(one_task, in_dims=in_dims)(
-        train["obs"], train["actions"], train["advantages"], train["mask"], valid_obs, grad_offset
+        params, train["obs"], train["actions"], train["advantages"], train["mask"], valid_obs,
+        grad_offset,
     )
 
 
@@ -145,12 +151,24 @@ def surrogate_and_kl(
     ``mean``/``old_mean`` are ``(B, K, T, act)``, ``log_std``/``old_log_std`` are ``(B, act)``;
     ``valid`` holds the post-adaptation rollouts (``actions, advantages, mask``).
     """
+    surrogates, kls = task_surrogates_and_kls(mean, log_std, valid, old_mean, old_log_std)
+    return surrogates.mean(), kls.mean()
+
+
+def task_surrogates_and_kls(
+    mean: Tensor,
+    log_std: Tensor,
+    valid: Mapping[str, Tensor],
+    old_mean: Tensor,
+    old_log_std: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Each task's surrogate and mean KL, ``(B,)`` each (see :func:`surrogate_and_kl`)."""
     ls, ls_old = log_std[:, None, None, :], old_log_std[:, None, None, :]
     logp = gaussian_log_prob(mean, ls, valid["actions"])
     logp_old = gaussian_log_prob(old_mean, ls_old, valid["actions"])
     mask = valid["mask"]
     n = mask.sum((1, 2)).clamp_min(1.0)
     ratio = torch.exp(logp - logp_old)
-    surrogate = ((ratio * valid["advantages"] * mask).sum((1, 2)) / n).mean()
-    kl = ((gaussian_kl(old_mean, ls_old, mean, ls) * mask).sum((1, 2)) / n).mean()
-    return surrogate, kl
+    surrogates = (ratio * valid["advantages"] * mask).sum((1, 2)) / n
+    kls = (gaussian_kl(old_mean, ls_old, mean, ls) * mask).sum((1, 2)) / n
+    return surrogates, kls

@@ -14,9 +14,8 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
-from torch.func import vmap
 
-from repsim.models.policy import policy_mean
+from repsim.models.policy import task_policy_means
 
 __all__ = ["Trajectories", "discounted_returns", "rollout"]
 
@@ -79,6 +78,7 @@ def rollout(
     generator: torch.Generator,
     gamma: float = 0.99,
     per_task: bool = False,
+    envs_of: tuple[int, int] | None = None,
 ) -> Trajectories:
     """Run ``env.horizon`` steps of the Gaussian policy in every env of ``env``.
 
@@ -96,7 +96,15 @@ def rollout(
     k = n_envs // n_tasks
     if per_task and log_std.shape[0] != n_tasks:
         raise ValueError(f"per-task parameters for {log_std.shape[0]} tasks, env has {n_tasks}")
-    mean_fn = vmap(policy_mean)
+    first, total = (0, n_envs) if envs_of is None else envs_of
+    if not 0 <= first <= first + n_envs <= total:
+        raise ValueError(f"envs_of={envs_of} does not hold the env's {n_envs} environments")
+    if not per_task:
+        # One θ for every task, still evaluated task by task (a batched matmul of k rows per
+        # task): a plain matmul over all envs takes another kernel for few rows, so an env's
+        # actions would depend on how many envs share the call (how tasks are split over ranks).
+        params = {name: v.expand(n_tasks, *v.shape) for name, v in params.items()}
+        log_std = params["head.log_std"]
     obs_buf = torch.empty(horizon, n_envs, obs_dim)
     act_buf = torch.empty(horizon, n_envs, act_dim)
     rew_buf = torch.empty(horizon, n_envs)
@@ -104,13 +112,9 @@ def rollout(
     alive = torch.ones(n_envs, dtype=torch.bool)
     obs = env.reset()
     for t in range(horizon):
-        if per_task:
-            mean = mean_fn(params, obs.view(n_tasks, k, obs_dim)).reshape(n_envs, act_dim)
-            std = log_std.exp().repeat_interleave(k, dim=0)
-        else:
-            mean = policy_mean(params, obs)
-            std = log_std.exp()
-        noise = torch.randn(n_envs, act_dim, generator=generator)
+        mean = task_policy_means(params, obs.view(n_tasks, k, obs_dim)).reshape(n_envs, act_dim)
+        std = log_std.exp().repeat_interleave(k, dim=0)
+        noise = torch.randn(total, act_dim, generator=generator)[first: first + n_envs]
         action = mean + std * noise
         obs_buf[t], act_buf[t], mask_buf[t] = obs, action, alive
         obs, reward, terminated = env.step(action)

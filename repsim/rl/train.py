@@ -8,6 +8,11 @@ random is a function of ``(seed, iteration)`` and the policy's initialisation of
 is bit-identical to the uninterrupted run. Files (all written atomically):
 ``checkpoints/step_XXXXXX.pt``, ``metrics.csv`` (pre- and post-adaptation return per
 iteration), ``config.json``, ``manifest.json``.
+
+Under ``torchrun --nproc_per_node=N`` each rank rolls out its share of every meta-batch and
+the ranks combine every sum over tasks (:mod:`repsim.rl.algorithm`), so the run equals the
+1-process run; rank 0 writes every file, ``world_size`` is recorded in ``manifest.json`` and
+the checkpoints, and a run may resume with a different N.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import torch
 from repsim._io import atomic_write_bytes, atomic_write_json, load_checkpoint, run_manifest
 from repsim._io import save_checkpoint as _save
 from repsim.meta.checkpoint import check_resume_config, checkpoint_paths
-from repsim.rl.algorithm import adapt_names_for, meta_step, sample_iteration
+from repsim.meta.distributed import World, from_env
+from repsim.rl.algorithm import adapt_names_for, meta_step, sample_iteration, sum_over_tasks
 from repsim.rl.checkpoint import FORMAT, KIND, build_policy, checkpoint_kind
 from repsim.rl.config import RLConfig, rl_config_to_dict
 
@@ -85,8 +91,32 @@ def train_rl(
     stop_after: int | None = None,
 ) -> RLTrainResult:
     """Meta-train as ``config`` says; return where it saved. ``stop_after`` (tests): stop, with
-    a checkpoint, once that many iterations are done, as if killed there."""
-    out_dir = Path(out_dir)
+    a checkpoint, once that many iterations are done, as if killed there. Under torchrun the
+    ranks split every meta-batch (see the module's docstring)."""
+    world = from_env("cpu")  # rollouts and TRPO run on the CPU: gloo
+    try:
+        if world.size > config.meta_batch:
+            raise ValueError(
+                f"{world.size} ranks for a meta-batch of {config.meta_batch} tasks: every rank "
+                "needs at least one task; start at most that many processes (--nproc_per_node)"
+            )
+        return _train_rl(config, world, out_dir=Path(out_dir), resume=resume,
+                         max_seconds=max_seconds, log=log if world.is_main else None,
+                         stop_after=stop_after)
+    finally:
+        world.close()
+
+
+def _train_rl(
+    config: RLConfig,
+    world: World,
+    *,
+    out_dir: Path,
+    resume: bool,
+    max_seconds: float | None,
+    log: Callable[[str], None] | None,
+    stop_after: int | None,
+) -> RLTrainResult:
     params, obs_dim, act_dim = initial_params(config)
     records: list[dict[str, Any]] = []
     start, elapsed = 0, 0.0
@@ -104,9 +134,14 @@ def train_rl(
         records = [r for r in state.get("metrics", []) if r["step"] <= start]
 
     names = adapt_names_for(params, config.algorithm)
+    world.broadcast_(list(params.values()))  # a guard: every rank starts from rank 0's θ
+    shard = world.shard(config.meta_batch)  # this rank's tasks of every meta-batch
     written = {"meta": False}
 
     def checkpoint(step: int) -> Path:
+        path = out_dir / "checkpoints" / f"step_{step:06d}.pt"
+        if not world.is_main:
+            return path
         # config and manifest go with the first checkpoint: a run that fails before it
         # (bad input, NaN rollouts) leaves nothing behind.
         if not written["meta"]:
@@ -114,25 +149,25 @@ def train_rl(
             atomic_write_json(
                 out_dir / "manifest.json",
                 run_manifest(config=rl_config_to_dict(config), seed=config.seed, kind=KIND,
-                             resumed_from=start or None, threads=torch.get_num_threads()),
+                             resumed_from=start or None, threads=torch.get_num_threads(),
+                             world_size=world.size),
             )
             written["meta"] = True
-        path = out_dir / "checkpoints" / f"step_{step:06d}.pt"
         _save(path, {
             "format": FORMAT, "kind": KIND, "version": 1,
             "config": rl_config_to_dict(config), "step": step,
             "model": {k: v.detach().clone() for k, v in params.items()},
             "obs_dim": obs_dim, "act_dim": act_dim,
-            "metrics": records, "elapsed": elapsed,
+            "metrics": records, "elapsed": elapsed, "world_size": world.size,
         })
         frame = pd.DataFrame.from_records(records)
         atomic_write_bytes(out_dir / "metrics.csv", frame.to_csv(index=False).encode())
         return path
 
-    stop = {"now": False}
+    stop = {"now": False, "asked": False}
 
-    def request_stop(signum: int, frame: Any) -> None:
-        stop["now"] = True
+    def request_stop(signum: int, frame: Any) -> None:  # finish the iteration, save, exit
+        stop["asked"] = True  # all ranks stop at the same step: decided in an all-reduce
 
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, request_stop) if main else None
@@ -141,15 +176,21 @@ def train_rl(
     try:
         while step < config.steps and not stop["now"]:
             t_iter = time.perf_counter()
-            data = sample_iteration(params, config, step, adapt_names=names)
+            data = sample_iteration(params, config, step, adapt_names=names, shard=shard)
             t_sample = time.perf_counter() - t_iter
-            params, info = meta_step(params, data, config, names)
-            if not all(torch.isfinite(v).all() for v in params.values()):
+            new, info = meta_step(params, data, config, names, world)
+            if not all(torch.isfinite(v).all() for v in new.values()):
                 raise FloatingPointError(f"the policy's parameters diverged at iteration {step}")
-            step += 1
+            params, step = new, step + 1
             elapsed = time.perf_counter() - t0
-            before = float(data.train.task_returns().mean())
-            after = float(data.valid.task_returns().mean())
+            # mean returns over the whole meta-batch (summed in task order, as in meta_step)
+            returns = torch.stack([data.train.task_returns(), data.valid.task_returns()], 1)
+            before, after = (sum_over_tasks(returns, data, world) / config.meta_batch).tolist()
+            # stop together: every rank stops at the step where any rank was told to
+            timed_out = max_seconds is not None and elapsed >= max_seconds
+            flags = torch.tensor([float(stop["asked"]), float(timed_out)])
+            asked, timed_out = (x > 0 for x in world.all_reduce_sum([flags], [flags])[0])
+            stop["now"] = bool(asked)
             records.append({
                 "step": step, "return_before": before, "return_after": after,
                 "surrogate_gain": -(info.loss_after - info.loss_before), "kl": info.kl,
@@ -162,12 +203,12 @@ def train_rl(
                     f"{info.kl:.4f}, {records[-1]['seconds']:.2f} s/iter")
             if step % config.checkpoint_every == 0:
                 last_path = checkpoint(step)
-            if max_seconds is not None and elapsed >= max_seconds:
+            if timed_out:  # --max-minutes reached on some rank: all stop here
                 break
             if stop_after is not None and step >= stop_after:
                 break
     except KeyboardInterrupt:
-        stop["now"] = True
+        stop["now"] = stop["interrupted"] = True
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -176,5 +217,7 @@ def train_rl(
     final = out_dir / "checkpoints" / f"step_{step:06d}.pt"
     if not final.exists() or last_path != final:
         last_path = checkpoint(step)
+    if not stop.get("interrupted"):
+        world.barrier()  # on return, every rank sees the last checkpoint
     return RLTrainResult(out_dir, last_path, step, pd.DataFrame.from_records(records),
                          interrupted=stop["now"])

@@ -123,12 +123,3 @@ def test_classification_flags_refused_for_policies(rl_ckpt, command):
     _one_line_error(result, "--preset applies", "classification only")
     result = runner.invoke(app, [command, str(rl_ckpt), "--download"])
     _one_line_error(result, "--download", "classification only")
-
-
-def test_rl_training_refuses_torchrun(tmp_path, monkeypatch):
-    # under torchrun every rank would train (and write) the whole run: refused, nothing written
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--dataset", "nav2d", "--steps", "1", "--out", str(out)])
-    _one_line_error(result, "not data-parallel")
-    assert not out.exists()

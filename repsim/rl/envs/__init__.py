@@ -60,17 +60,22 @@ def make_batched(
     horizon: int,
     seed: int,
     threads: int = 1,
+    envs_of: tuple[int, int] | None = None,
 ) -> BatchedEnv:
     """``len(tasks) * trajectories_per_task`` environments of ``name`` stepped together.
 
     Env ``i`` runs ``tasks[i // trajectories_per_task]``; ``seed`` fixes the reset noise (the
     cheetah's; navigation always starts at the origin). ``threads`` > 1 steps the cheetahs on
     that many threads of this process (same results); navigation ignores it.
+    ``envs_of = (first, total)`` makes these environments ``first … first + num_envs − 1`` of a
+    ``total``-environment batch split over ranks: the reset noise is the full batch's, sliced,
+    so an environment's start does not depend on the split.
     """
     check_env_name(name)
     seed = check_seed(seed)
     if name == "nav2d":
         return BatchedNavigation2D(tasks, trajectories_per_task, horizon=horizon, seed=seed)
     return BatchedHalfCheetah(
-        name, tasks, trajectories_per_task, horizon=horizon, seed=seed, threads=threads
+        name, tasks, trajectories_per_task, horizon=horizon, seed=seed, threads=threads,
+        envs_of=envs_of,
     )

@@ -195,11 +195,17 @@ class BatchedHalfCheetah(BatchedEnv):
         horizon: int,
         seed: int,
         threads: int = 1,
+        envs_of: tuple[int, int] | None = None,
     ):
         values = task_values(name, tasks)
         super().__init__(name, len(values), trajectories_per_task, horizon=horizon)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
+        # (first, total): these envs are a slice of a larger batch split over ranks
+        self._envs_of = (0, self.num_envs) if envs_of is None else envs_of
+        first, total = self._envs_of
+        if not 0 <= first <= first + self.num_envs <= total:
+            raise ValueError(f"envs_of={envs_of} does not hold {self.num_envs} environments")
         self.reset_seeds: np.ndarray | None = None
         self.model = cheetah_model()
         self.obs_dim = self.model.nq - 1 + self.model.nv  # x position excluded: 17
@@ -220,7 +226,9 @@ class BatchedHalfCheetah(BatchedEnv):
 
     def reset(self) -> torch.Tensor:
         m = self.model
-        self.reset_seeds = self._rng.integers(0, 2**63, size=self.num_envs)
+        first, total = self._envs_of
+        seeds = self._rng.integers(0, 2**63, size=total)  # the whole batch's, then our slice
+        self.reset_seeds = seeds[first: first + self.num_envs]
         noise_q = np.empty((self.num_envs, m.nq))
         noise_v = np.empty((self.num_envs, m.nv))
         for i, s in enumerate(self.reset_seeds):
