@@ -4,7 +4,8 @@ Why hand-written: on CPU a 5-way 1-shot meta-step spends much of its time in ele
 over the first block's activations (32 tasks x 5 images x 64 x 14 x 14), and the autograd graph
 of BatchNorm built from primitive ops makes ~7 passes forward and ~15 backward, several of them
 over broadcast (stride-0) tensors, which are slow. This function makes 5 passes forward (mean,
-centre, sum of squares, scale-and-shift, ReLU) and about 6 backward, with the textbook gradient
+centre, sum of squares, scale-and-shift, ReLU) and 6 backward (mask, two sums, two fused
+multiply-adds), with the textbook gradient
 
     dx = w·r · (g − mean(g) − x̂ · mean(g · x̂)),   dw = Σ g · x̂,   db = Σ g,
 
@@ -51,7 +52,7 @@ class _BatchNormReLU(torch.autograd.Function):
         n = x.shape[-4] * x.shape[-2] * x.shape[-1]
         xc = x - x.mean(dim=_DIMS, keepdim=True)
         rstd = torch.rsqrt((xc * xc).sum(dim=_DIMS) / n + eps)  # (..., C)
-        out = (xc * _per_channel(weight * rstd)).add_(_per_channel(bias)).relu_()
+        out = torch.addcmul(_per_channel(bias), xc, _per_channel(weight * rstd)).relu_()
         return out, xc, rstd  # xc and rstd: saved for the backward (non-differentiable)
 
     @staticmethod
@@ -100,8 +101,9 @@ class _BatchNormReLU(torch.autograd.Function):
         m = -g_sum / n
         if recorded:
             grad_x = (g + xc * _per_channel(k) + _per_channel(m)) * _per_channel(a)
-        else:  # in place on fresh tensors: 4 passes, no temporaries
-            grad_x = (xc * _per_channel(k)).add_(g).add_(_per_channel(m)).mul_(_per_channel(a))
+        else:  # two fused passes, the second in place
+            grad_x = torch.addcmul(_per_channel(a * m), xc, _per_channel(a * k))
+            grad_x.addcmul_(g, _per_channel(a))
         return grad_x, grad_weight, g_sum, None
 
 
