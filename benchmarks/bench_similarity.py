@@ -11,10 +11,14 @@
     anatome's ``linear_cka_distance`` (1 - CKA), and the numpy formula. Torch peers get float32
     tensors, numpy peers numpy arrays; repsim is timed on both (it accepts either).
 
+(e) netrep (ahwillia/netrep, a checkout: it is not on PyPI) where its definitions match
+    repsim's: ``LinearCKA`` is arccos of (biased) linear CKA and ``LinearMetric(alpha=0)`` (full
+    whitening) arccos of the mean canonical correlation, so cos of its distance is compared
+    with repsim's ``cka`` / ``cca``; in the tiny pair and, for CKA, at the layer shapes.
+
 Timing: every implementation runs a block of calls, the implementations alternate block by
 block (``--reps`` rounds), and each one's median per-call time is reported. Values are checked
-to agree before timing. netrep is not on PyPI and its repository was not reachable from this
-machine, so it is not in the table.
+to agree before timing.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import anatome_distance, ckatorch_core
+from _peers import anatome_distance, ckatorch_core, netrep_metrics
 from bench_compare import KEEP, google_modules
 
 from repsim.similarity import cca, cka, pwcca, svcca
@@ -85,10 +89,10 @@ def google_svcca(cca_core, x: np.ndarray, y: np.ndarray) -> float:
                                                      verbose=False)["cca_coef1"]))
 
 
-def tiny_pair(cca_core, pw, reps: int) -> list[dict]:
+def tiny_pair(cca_core, pw, reps: int, netrep=None) -> list[dict]:
     x, y = relu_pair(75, 5)
     xt, yt = x.T.copy(), y.T.copy()
-    pairs = {
+    peers = {
         "cca": (lambda: cca(x, y).value,
                 lambda: float(np.mean(cca_core.get_cca_similarity(
                     xt, yt, epsilon=0.0, verbose=False)["cca_coef1"]))),
@@ -97,18 +101,26 @@ def tiny_pair(cca_core, pw, reps: int) -> list[dict]:
                   lambda: float(pw.compute_pwcca(xt, yt, epsilon=0.0)[0])),
         "cka": (lambda: cka(x, y).value, lambda: numpy_cka(x, y)),
     }
+    pairs = [(m, "numpy (Kornblith)" if m == "cka" else "google/svcca", f)
+             for m, f in peers.items()]
+    if netrep is not None:
+        pairs += [
+            ("cca", "netrep", (lambda: cca(x, y).value, lambda: float(
+                np.cos(netrep.LinearMetric(alpha=0.0).fit_score(x, y))))),
+            ("cka", "netrep", (lambda: cka(x, y).value,
+                               lambda: float(np.cos(netrep.LinearCKA().score(x, y))))),
+        ]
     rows = []
-    for measure, (ours, theirs) in pairs.items():
+    for measure, peer, (ours, theirs) in pairs:
         diff = abs(ours() - theirs())
         t = race({"repsim": ours, "peer": theirs}, reps, 50)
-        rows.append({"measure": measure, "n": 75, "d": 5,
-                     "peer": "numpy (Kornblith)" if measure == "cka" else "google/svcca",
+        rows.append({"measure": measure, "n": 75, "d": 5, "peer": peer,
                      "repsim_us": 1e6 * t["repsim"], "peer_us": 1e6 * t["peer"],
                      "speedup": t["peer"] / t["repsim"], "abs_diff": diff})
     return rows
 
 
-def cka_peers(anatome, ckatorch, reps: int) -> list[dict]:
+def cka_peers(anatome, ckatorch, reps: int, netrep=None) -> list[dict]:
     rows = []
     for n, d in CKA_SHAPES:
         x, y = relu_pair(n, d)
@@ -122,6 +134,8 @@ def cka_peers(anatome, ckatorch, reps: int) -> list[dict]:
             }
             if not debiased:
                 cases["numpy (Kornblith)"] = lambda: numpy_cka(x, y)
+                if netrep is not None:  # biased CKA only
+                    cases["netrep"] = lambda: float(np.cos(netrep.LinearCKA().score(x, y)))
             values = {k: f() for k, f in cases.items()}
             ref = values["repsim (numpy input)"]
             block = max(1, int(2e5 // (n * d + n * n // 8)))
@@ -147,6 +161,8 @@ def main() -> None:
                         default=Path(os.environ.get("SVCCA_DIR", "benchmarks/.peers/svcca")))
     parser.add_argument("--anatome", type=Path,
                         default=Path(os.environ.get("ANATOME_DIR", "benchmarks/.peers/anatome")))
+    parser.add_argument("--netrep", type=Path,
+                        default=Path(os.environ.get("NETREP_DIR", "benchmarks/.peers/netrep")))
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
@@ -155,11 +171,12 @@ def main() -> None:
     threadpool_limits(args.threads)
     warnings.simplefilter("ignore")
     cca_core, pw = google_modules(args.svcca)
-    tiny = tiny_pair(cca_core, pw, args.reps)
+    netrep = netrep_metrics(args.netrep)
+    tiny = tiny_pair(cca_core, pw, args.reps, netrep)
     for r in tiny:
         print(f"tiny {r['measure']:6s} repsim {r['repsim_us']:8.1f} us  {r['peer']} "
               f"{r['peer_us']:8.1f} us  {r['speedup']:.2f}x  diff {r['abs_diff']:.1e}", flush=True)
-    ckas = cka_peers(anatome_distance(args.anatome), ckatorch_core(), args.reps)
+    ckas = cka_peers(anatome_distance(args.anatome), ckatorch_core(), args.reps, netrep)
     for r in ckas:
         print(f"cka n={r['n']} d={r['d']} deb={r['debiased']} vs {r['peer']} (repsim "
               f"{r['repsim_input']}): {r['speedup']:.2f}x", flush=True)
