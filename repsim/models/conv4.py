@@ -34,6 +34,10 @@ class BatchStatNorm2d(nn.Module):
     second-order meta-gradient of a vmapped MAML step differs from the per-task loop by ~1%,
     while first-order and forward values agree); mean/var/rsqrt compose correctly.
     ``tests/meta/test_gradients.py`` pins this.
+
+    Inside :class:`ConvBlock` this module holds the parameters; the block computes BatchNorm and
+    ReLU together with :func:`repsim.models.batchnorm.batch_norm_relu` (same numbers, fewer
+    passes) unless the module has hooks.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
