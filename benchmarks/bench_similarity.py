@@ -164,7 +164,11 @@ def main() -> None:
     parser.add_argument("--netrep", type=Path,
                         default=Path(os.environ.get("NETREP_DIR", "benchmarks/.peers/netrep")))
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--parts", default="tiny,cka",
+                        help="which tables to measure; a part left out is kept from the JSON "
+                             "already in --out, with the environment it was measured in")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.threads)
@@ -172,24 +176,29 @@ def main() -> None:
     warnings.simplefilter("ignore")
     cca_core, pw = google_modules(args.svcca)
     netrep = netrep_metrics(args.netrep)
-    tiny = tiny_pair(cca_core, pw, args.reps, netrep)
+    tiny = tiny_pair(cca_core, pw, args.reps, netrep) if "tiny" in parts else []
     for r in tiny:
         print(f"tiny {r['measure']:6s} repsim {r['repsim_us']:8.1f} us  {r['peer']} "
               f"{r['peer_us']:8.1f} us  {r['speedup']:.2f}x  diff {r['abs_diff']:.1e}", flush=True)
-    ckas = cka_peers(anatome_distance(args.anatome), ckatorch_core(), args.reps, netrep)
+    ckas = (cka_peers(anatome_distance(args.anatome), ckatorch_core(), args.reps, netrep)
+            if "cka" in parts else [])
     for r in ckas:
         print(f"cka n={r['n']} d={r['d']} deb={r['debiased']} vs {r['peer']} (repsim "
               f"{r['repsim_input']}): {r['speedup']:.2f}x", flush=True)
-    result = {
-        "env": {"torch": torch.__version__, "numpy": np.__version__, "threads": args.threads,
-                "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                "load_avg_end": os.getloadavg(),
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        "tiny_pair": tiny, "cka": ckas,
-    }
+    env = {"torch": torch.__version__, "numpy": np.__version__, "threads": args.threads,
+           "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+           "load_avg_end": os.getloadavg(),
+           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path = args.out / f"similarity_vs_peers_cpu_{args.threads}t.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    result = {"env": env, "tiny_pair": tiny, "cka": ckas,
+              "env_parts": {"tiny_pair": env, "cka": env}}
+    for key in ("tiny_pair", "cka"):  # a part not measured now: the earlier run's, as it was
+        if (key == "tiny_pair" and "tiny" not in parts) or (key == "cka" and "cka" not in parts):
+            result[key] = old.get(key, [])
+            result["env_parts"][key] = old.get("env_parts", {}).get(key, old.get("env"))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"similarity_vs_peers_cpu_{args.threads}t.json").write_text(
-        json.dumps(result, indent=2))
+    path.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -96,8 +96,14 @@ def similarity_section(runs: list[dict]) -> list[str]:
         for r in run["cka"]:
             lines.append(f"| {th} | {r['n']} | {r['d']} | {r['debiased']} | {r['peer']} | "
                          f"{r['repsim_input']} | {r['speedup']:.2f}× | {r['abs_diff']:.1e} |")
-    lines += [""] + [f"- {_env(run['env'])}" for run in runs] + [""]
-    return lines
+    for run in runs:
+        parts = run.get("env_parts") or {"tiny_pair": run["env"], "cka": run["env"]}
+        if parts["tiny_pair"] == parts["cka"]:
+            lines.append(f"- {_env(run['env'])}")
+        else:
+            lines += [f"- tiny pair: {_env(parts['tiny_pair'])}",
+                      f"- linear CKA: {_env(parts['cka'])}"]
+    return lines + [""]
 
 
 def main() -> None:
