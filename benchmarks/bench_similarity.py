@@ -1,6 +1,7 @@
 """Single pairs: repsim vs google/svcca's own code (tiny pair) and vs ckatorch / anatome (CKA).
 
-    python benchmarks/bench_similarity.py [--threads 1] [--reps 25] [--out docs/benchmarks]
+    python benchmarks/bench_similarity.py [--threads 1] [--reps 25] [--parts tiny,cka]
+                                          [--out docs/benchmarks]
 
 (c) The tiny pair (n=75, d=5: the Omniglot head over one 5-way query set), float32 numpy
     activations as a network gives them: repsim's ``cca``/``svcca``/``pwcca``/``cka`` against

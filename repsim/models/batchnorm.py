@@ -16,10 +16,11 @@ Second derivatives (MAML's inner step differentiates the support pass twice): wh
 records the backward itself (``create_graph``, or a ``torch.func.grad`` transform), the backward
 recomputes μ, r and x̂ from the saved input with differentiable out-of-place ops, so its own
 graph is complete and exact; otherwise it reuses the values saved by the forward and works in
-place. Under ``torch.func.vmap`` the function runs once on the whole batch of tasks (its own vmap
-rule); statistics stay per task and per sample set. ``tests/models/test_batchnorm.py`` pins values and first and second derivatives against
-:func:`batch_norm_relu_reference` (under vmap and grad), and the meta-gradient tests pin MAML and
-ANIL against learn2learn and explicit unrolls.
+place. Under ``torch.func.vmap`` the function runs once on the whole batch of tasks (its own
+vmap rule); statistics stay per task and per sample set. ``tests/models/test_batchnorm.py`` pins
+values and first and second derivatives against :func:`batch_norm_relu_reference` (under vmap
+and grad) and numerical derivatives; ``tests/meta/test_gradients.py`` pins the MAML and ANIL
+meta-gradients against explicit unrolls and finite differences.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ Shape and value problems raise ``ValueError``; wrong types raise ``TypeError``.
 from __future__ import annotations
 
 import math
-
 import sys
 import warnings
 from typing import Literal
