@@ -94,3 +94,14 @@ def anatome_distance(checkout: Path) -> types.ModuleType:
         fx = sys.modules["torchvision.models.feature_extraction"]
         fx.get_graph_node_names = fx.create_feature_extractor = None
     return _load_without_package_init(checkout, "anatome", "distance")
+
+
+def netrep_metrics(checkout: Path) -> types.ModuleType:
+    """netrep.metrics from a checkout of ahwillia/netrep (not on PyPI; needs numpy, scipy,
+    scikit-learn and tqdm). ``LinearCKA().score`` is arccos of linear CKA, and
+    ``LinearMetric(alpha=0).fit_score`` arccos of the mean canonical correlation."""
+    if not (checkout / "netrep" / "metrics" / "cka.py").is_file():
+        raise SystemExit(f"no netrep checkout at {checkout}; see benchmarks/README.md")
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    return importlib.import_module("netrep.metrics")

@@ -1,6 +1,7 @@
 """Single pairs: repsim vs google/svcca's own code (tiny pair) and vs ckatorch / anatome (CKA).
 
-    python benchmarks/bench_similarity.py [--threads 1] [--reps 25] [--out docs/benchmarks]
+    python benchmarks/bench_similarity.py [--threads 1] [--reps 25] [--parts tiny,cka]
+                                          [--out docs/benchmarks]
 
 (c) The tiny pair (n=75, d=5: the Omniglot head over one 5-way query set), float32 numpy
     activations as a network gives them: repsim's ``cca``/``svcca``/``pwcca``/``cka`` against
@@ -11,10 +12,14 @@
     anatome's ``linear_cka_distance`` (1 - CKA), and the numpy formula. Torch peers get float32
     tensors, numpy peers numpy arrays; repsim is timed on both (it accepts either).
 
+(e) netrep (ahwillia/netrep, a checkout: it is not on PyPI) where its definitions match
+    repsim's: ``LinearCKA`` is arccos of (biased) linear CKA and ``LinearMetric(alpha=0)`` (full
+    whitening) arccos of the mean canonical correlation, so cos of its distance is compared
+    with repsim's ``cka`` / ``cca``; in the tiny pair and, for CKA, at the layer shapes.
+
 Timing: every implementation runs a block of calls, the implementations alternate block by
 block (``--reps`` rounds), and each one's median per-call time is reported. Values are checked
-to agree before timing. netrep is not on PyPI and its repository was not reachable from this
-machine, so it is not in the table.
+to agree before timing.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import anatome_distance, ckatorch_core
+from _peers import anatome_distance, ckatorch_core, netrep_metrics
 from bench_compare import KEEP, google_modules
 
 from repsim.similarity import cca, cka, pwcca, svcca
@@ -85,10 +90,10 @@ def google_svcca(cca_core, x: np.ndarray, y: np.ndarray) -> float:
                                                      verbose=False)["cca_coef1"]))
 
 
-def tiny_pair(cca_core, pw, reps: int) -> list[dict]:
+def tiny_pair(cca_core, pw, reps: int, netrep=None) -> list[dict]:
     x, y = relu_pair(75, 5)
     xt, yt = x.T.copy(), y.T.copy()
-    pairs = {
+    peers = {
         "cca": (lambda: cca(x, y).value,
                 lambda: float(np.mean(cca_core.get_cca_similarity(
                     xt, yt, epsilon=0.0, verbose=False)["cca_coef1"]))),
@@ -97,18 +102,26 @@ def tiny_pair(cca_core, pw, reps: int) -> list[dict]:
                   lambda: float(pw.compute_pwcca(xt, yt, epsilon=0.0)[0])),
         "cka": (lambda: cka(x, y).value, lambda: numpy_cka(x, y)),
     }
+    pairs = [(m, "numpy (Kornblith)" if m == "cka" else "google/svcca", f)
+             for m, f in peers.items()]
+    if netrep is not None:
+        pairs += [
+            ("cca", "netrep", (lambda: cca(x, y).value, lambda: float(
+                np.cos(netrep.LinearMetric(alpha=0.0).fit_score(x, y))))),
+            ("cka", "netrep", (lambda: cka(x, y).value,
+                               lambda: float(np.cos(netrep.LinearCKA().score(x, y))))),
+        ]
     rows = []
-    for measure, (ours, theirs) in pairs.items():
+    for measure, peer, (ours, theirs) in pairs:
         diff = abs(ours() - theirs())
         t = race({"repsim": ours, "peer": theirs}, reps, 50)
-        rows.append({"measure": measure, "n": 75, "d": 5,
-                     "peer": "numpy (Kornblith)" if measure == "cka" else "google/svcca",
+        rows.append({"measure": measure, "n": 75, "d": 5, "peer": peer,
                      "repsim_us": 1e6 * t["repsim"], "peer_us": 1e6 * t["peer"],
                      "speedup": t["peer"] / t["repsim"], "abs_diff": diff})
     return rows
 
 
-def cka_peers(anatome, ckatorch, reps: int) -> list[dict]:
+def cka_peers(anatome, ckatorch, reps: int, netrep=None) -> list[dict]:
     rows = []
     for n, d in CKA_SHAPES:
         x, y = relu_pair(n, d)
@@ -122,6 +135,8 @@ def cka_peers(anatome, ckatorch, reps: int) -> list[dict]:
             }
             if not debiased:
                 cases["numpy (Kornblith)"] = lambda: numpy_cka(x, y)
+                if netrep is not None:  # biased CKA only
+                    cases["netrep"] = lambda: float(np.cos(netrep.LinearCKA().score(x, y)))
             values = {k: f() for k, f in cases.items()}
             ref = values["repsim (numpy input)"]
             block = max(1, int(2e5 // (n * d + n * n // 8)))
@@ -147,32 +162,44 @@ def main() -> None:
                         default=Path(os.environ.get("SVCCA_DIR", "benchmarks/.peers/svcca")))
     parser.add_argument("--anatome", type=Path,
                         default=Path(os.environ.get("ANATOME_DIR", "benchmarks/.peers/anatome")))
+    parser.add_argument("--netrep", type=Path,
+                        default=Path(os.environ.get("NETREP_DIR", "benchmarks/.peers/netrep")))
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--parts", default="tiny,cka",
+                        help="which tables to measure; a part left out is kept from the JSON "
+                             "already in --out, with the environment it was measured in")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)
     warnings.simplefilter("ignore")
     cca_core, pw = google_modules(args.svcca)
-    tiny = tiny_pair(cca_core, pw, args.reps)
+    netrep = netrep_metrics(args.netrep)
+    tiny = tiny_pair(cca_core, pw, args.reps, netrep) if "tiny" in parts else []
     for r in tiny:
         print(f"tiny {r['measure']:6s} repsim {r['repsim_us']:8.1f} us  {r['peer']} "
               f"{r['peer_us']:8.1f} us  {r['speedup']:.2f}x  diff {r['abs_diff']:.1e}", flush=True)
-    ckas = cka_peers(anatome_distance(args.anatome), ckatorch_core(), args.reps)
+    ckas = (cka_peers(anatome_distance(args.anatome), ckatorch_core(), args.reps, netrep)
+            if "cka" in parts else [])
     for r in ckas:
         print(f"cka n={r['n']} d={r['d']} deb={r['debiased']} vs {r['peer']} (repsim "
               f"{r['repsim_input']}): {r['speedup']:.2f}x", flush=True)
-    result = {
-        "env": {"torch": torch.__version__, "numpy": np.__version__, "threads": args.threads,
-                "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                "load_avg_end": os.getloadavg(),
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        "tiny_pair": tiny, "cka": ckas,
-    }
+    env = {"torch": torch.__version__, "numpy": np.__version__, "threads": args.threads,
+           "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+           "load_avg_end": os.getloadavg(),
+           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path = args.out / f"similarity_vs_peers_cpu_{args.threads}t.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    result = {"env": env, "tiny_pair": tiny, "cka": ckas,
+              "env_parts": {"tiny_pair": env, "cka": env}}
+    for key in ("tiny_pair", "cka"):  # a part not measured now: the earlier run's, as it was
+        if (key == "tiny_pair" and "tiny" not in parts) or (key == "cka" and "cka" not in parts):
+            result[key] = old.get(key, [])
+            result["env_parts"][key] = old.get("env_parts", {}).get(key, old.get("env"))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"similarity_vs_peers_cpu_{args.threads}t.json").write_text(
-        json.dumps(result, indent=2))
+    path.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

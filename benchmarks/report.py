@@ -77,7 +77,7 @@ def compare_section(runs: list[dict]) -> list[str]:
 
 
 def similarity_section(runs: list[dict]) -> list[str]:
-    lines = ["## Single tiny pair (n = 75, d = 5) vs google/svcca and numpy (CPU)", "",
+    lines = ["## Single tiny pair (n = 75, d = 5) vs google/svcca, numpy and netrep (CPU)", "",
              "| threads | measure | peer | repsim µs | peer µs | speed-up | |repsim − peer| |",
              "|---:|---|---|---:|---:|---:|---:|"]
     for run in runs:
@@ -85,9 +85,10 @@ def similarity_section(runs: list[dict]) -> list[str]:
         for r in run["tiny_pair"]:
             lines.append(f"| {th} | {r['measure']} | {r['peer']} | {r['repsim_us']:.0f} | "
                          f"{r['peer_us']:.0f} | **{r['speedup']:.2f}×** | {r['abs_diff']:.1e} |")
-    lines += ["", "## Linear CKA vs ckatorch 1.0.3, anatome and numpy (CPU)", "",
-              "repsim computes in float64; ckatorch promotes to float64; anatome computes in its "
-              "input's float32.", "",
+    lines += ["", "## Linear CKA vs ckatorch 1.0.3, anatome, numpy and netrep (CPU)", "",
+              "repsim computes in float64; ckatorch promotes to float64; anatome and netrep "
+              "compute in their input's float32 (netrep: cos of its `LinearCKA` distance, biased "
+              "CKA only, from n x n Gram matrices).", "",
               "| threads | n | d | debiased | peer | repsim input | speed-up | |Δ| |",
               "|---:|---:|---:|---|---|---|---:|---:|"]
     for run in runs:
@@ -95,8 +96,14 @@ def similarity_section(runs: list[dict]) -> list[str]:
         for r in run["cka"]:
             lines.append(f"| {th} | {r['n']} | {r['d']} | {r['debiased']} | {r['peer']} | "
                          f"{r['repsim_input']} | {r['speedup']:.2f}× | {r['abs_diff']:.1e} |")
-    lines += [""] + [f"- {_env(run['env'])}" for run in runs] + [""]
-    return lines
+    for run in runs:
+        parts = run.get("env_parts") or {"tiny_pair": run["env"], "cka": run["env"]}
+        if parts["tiny_pair"] == parts["cka"]:
+            lines.append(f"- {_env(run['env'])}")
+        else:
+            lines += [f"- tiny pair: {_env(parts['tiny_pair'])}",
+                      f"- linear CKA: {_env(parts['cka'])}"]
+    return lines + [""]
 
 
 def main() -> None:

@@ -2,9 +2,9 @@
 # Install the real peer libraries the benchmarks compare against (benchmarks only: repsim never
 # imports them). Run from the repository root with the project's venv active, or set PYTHON.
 #   bash benchmarks/setup_peers.sh
-# Needs PyPI for learn2learn/cython/ckatorch, and a copy of two GitHub repositories
-# (google/svcca, moskomule/anatome; neither is on PyPI): cloned here when git can reach GitHub,
-# else point SVCCA_SRC / ANATOME_SRC at existing checkouts.
+# Needs PyPI for learn2learn/cython/ckatorch, and a copy of three GitHub repositories
+# (google/svcca, moskomule/anatome, ahwillia/netrep; none is on PyPI): cloned here when git can
+# reach GitHub, else point SVCCA_SRC / ANATOME_SRC / NETREP_SRC at existing checkouts.
 set -euo pipefail
 PYTHON=${PYTHON:-python}
 PEERS=benchmarks/.peers            # git-ignored
@@ -37,6 +37,9 @@ clone() {  # name url src-override
 }
 clone svcca https://github.com/google/svcca "${SVCCA_SRC:-}"
 clone anatome https://github.com/moskomule/anatome "${ANATOME_SRC:-}"
+# ahwillia/netrep: not on PyPI (pip finds no distribution named netrep); CKA and CCA peers.
+clone netrep https://github.com/ahwillia/netrep "${NETREP_SRC:-}"
+"$PYTHON" -m pip install scikit-learn tqdm  # netrep's imports (numpy, scipy are repsim's own)
 "$PYTHON" -m pip install threadpoolctl  # thread limits for numpy's BLAS in the benchmarks
 rm -rf "$work"
 echo "peers ready: learn2learn 0.2.0, ckatorch, $PEERS/svcca, $PEERS/anatome"

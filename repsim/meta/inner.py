@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.func import grad
 
 from repsim._functional import functional_call
+from repsim.models.conv_gemm import standard_layout
 
 __all__ = [
     "Params",
@@ -136,7 +137,9 @@ def adapt(
     fast = {k: params[k] for k in names}
 
     def support_loss(fast_params: Params) -> Tensor:
-        out = functional_call(model, {**frozen, **fast_params}, (support_x,))
+        # differentiated twice unless first-order: conv layouts that suit a double backward
+        with standard_layout(not first_order):
+            out = functional_call(model, {**frozen, **fast_params}, (support_x,))
         return loss_fn(out, support_y)
 
     path = [dict(params)] if trajectory else []

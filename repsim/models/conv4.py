@@ -16,6 +16,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from repsim.models.batchnorm import batch_norm_relu
+from repsim.models.conv_gemm import conv2d_by_gemm, gemm_applies
+
 __all__ = ["BODY_LAYERS", "HEAD_INPUTS", "BatchStatNorm2d", "Conv4", "ConvBlock", "conv4_for"]
 
 BODY_LAYERS: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4")
@@ -31,6 +34,10 @@ class BatchStatNorm2d(nn.Module):
     second-order meta-gradient of a vmapped MAML step differs from the per-task loop by ~1%,
     while first-order and forward values agree); mean/var/rsqrt compose correctly.
     ``tests/meta/test_gradients.py`` pins this.
+
+    Inside :class:`ConvBlock` this module holds the parameters; the block computes BatchNorm and
+    ReLU together with :func:`repsim.models.batchnorm.batch_norm_relu` (same numbers, fewer
+    passes) unless the module has hooks.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
@@ -66,7 +73,30 @@ class ConvBlock(nn.Module):
         nn.init.zeros_(self.bn.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.pool(torch.relu(self.bn(self.conv(x))))
+        # Same numbers as pool(relu(bn(conv(x)))), computed faster (repsim.models.batchnorm,
+        # repsim.models.conv_gemm); a sub-module with hooks (activation capture) is called
+        # as itself so its hooks run.
+        conv, bn = self.conv, self.bn
+        if not _hooked(conv) and gemm_applies(conv, x):
+            h = conv2d_by_gemm(x, conv.weight, conv.bias, stride=conv.stride[0],
+                               padding=conv.padding[0])
+        else:
+            h = conv(x)
+        if _hooked(bn):
+            return self.pool(torch.relu(bn(h)))
+        return self.pool(batch_norm_relu(h, bn.weight, bn.bias, bn.eps))
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether calling ``module`` would run forward hooks (its own or global ones)."""
+    from torch.nn.modules import module as module_mod
+
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module_mod._global_forward_hooks
+        or module_mod._global_forward_pre_hooks
+    )
 
 
 class Conv4(nn.Module):
@@ -160,7 +190,7 @@ class Conv4(nn.Module):
             h = x
             for name in BODY_LAYERS:
                 h = getattr(self, name)(h)
-                layers[name] = h
+                layers[name] = h.contiguous()  # conv1's fast path leaves channels-last maps
             layers["head"] = self.head(self._head_features(h))
             return layers
         raise ValueError(f"output must be 'logits', 'features' or 'layers', got {output!r}")
