@@ -1,6 +1,7 @@
 """Ship the Omniglot study's checkpoints and index every number reported from them.
 
     python analysis/ship_study.py --root runs/omniglot-study [--out checkpoints/study]
+    python analysis/ship_study.py --restore --root runs/omniglot-study   # on a new machine
 
 For every finished run of the study root (``ROOT/<run>/seed<s>/``, as
 ``analysis/omniglot_study.py`` writes it), the final checkpoint is exported without its
@@ -9,6 +10,11 @@ per file goes into ``checkpoints/index.json``: run, preset, algorithm or regime,
 every accuracy and profile figure its analyses reported (metric, head or frozen layers, value,
 ci95, tasks, test seed), so anyone can re-evaluate a claim from the shipped file. Nothing is
 recomputed: runs that have not finished or not been analysed are skipped and listed.
+
+The light part of each shipped run (``config.json``, ``manifest.json``, ``metrics.csv`` and
+``analysis/``) is kept in ``--results`` (``results/omniglot-study``), so that ``--restore``
+can rebuild the finished runs of a study root on a fresh clone (their checkpoint as
+``checkpoints/step_XXXXXX.pt``): the report regenerates and the unfinished runs continue.
 """
 
 from __future__ import annotations
@@ -33,12 +39,38 @@ def _clean(value):
     return value
 
 
+def restore(results: Path, shipped: Path, root: Path) -> None:
+    """Rebuild ``root/<run>/seed<s>/`` for every run kept in ``results`` whose exported
+    checkpoint is in ``shipped``; existing run folders are left alone."""
+    import torch
+
+    count = 0
+    for kept in sorted(results.glob("*/seed*")):
+        run, seed = kept.parent.name, kept.name.removeprefix("seed")
+        target = root / run / kept.name
+        ckpt = shipped / f"{run}_s{seed}.pt"
+        if target.exists() or not ckpt.exists():
+            continue
+        steps = int(torch.load(ckpt, map_location="cpu", weights_only=True)["step"])
+        shutil.copytree(kept, target)
+        (target / "checkpoints").mkdir()
+        shutil.copy(ckpt, target / "checkpoints" / f"step_{steps:06d}.pt")
+        count += 1
+    print(f"restored {count} finished runs into {root}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT / "runs" / "omniglot-study")
     parser.add_argument("--out", type=Path, default=ROOT / "checkpoints" / "study")
     parser.add_argument("--index", type=Path, default=ROOT / "checkpoints" / "index.json")
+    parser.add_argument("--results", type=Path, default=ROOT / "results" / "omniglot-study")
+    parser.add_argument("--restore", action="store_true",
+                        help="rebuild the shipped finished runs into --root instead")
     args = parser.parse_args()
+    if args.restore:
+        restore(args.results, args.out, args.root)
+        return
     runs = discover_runs(args.root)
     entries, skipped = [], []
     for entry, run in ((e, r) for r in runs for e in checkpoint_index(args.root, [r])):
@@ -48,9 +80,15 @@ def main() -> None:
         stem = f"{run.name}_s{run.config.seed}"
         target = args.out / f"{stem}.pt"
         export_checkpoint(entry["path"], target)
-        metrics = run_dir(args.root, run) / "metrics.csv"
-        if metrics.exists():
-            shutil.copy(metrics, args.out / f"{stem}_metrics.csv")
+        folder = run_dir(args.root, run)
+        if (folder / "metrics.csv").exists():
+            shutil.copy(folder / "metrics.csv", args.out / f"{stem}_metrics.csv")
+        kept = args.results / run.name / f"seed{run.config.seed}"
+        kept.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "manifest.json", "metrics.csv"):
+            if (folder / name).exists():
+                shutil.copy(folder / name, kept / name)
+        shutil.copytree(folder / "analysis", kept / "analysis", dirs_exist_ok=True)
         cfg = run.config
         rel = target.resolve().relative_to(ROOT).as_posix()
         figures = [{k: _clean(v) for k, v in fig.items()} for fig in entry["figures"]]
