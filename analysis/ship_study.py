@@ -56,6 +56,10 @@ def restore(results: Path, shipped: Path, root: Path) -> None:
         (target / "checkpoints").mkdir()
         shutil.copy(ckpt, target / "checkpoints" / f"step_{steps:06d}.pt")
         count += 1
+    for table in sorted((results / "tables").glob("between_seeds.*")):
+        (root / "tables").mkdir(parents=True, exist_ok=True)
+        if not (root / "tables" / table.name).exists():
+            shutil.copy(table, root / "tables" / table.name)
     print(f"restored {count} finished runs into {root}")
 
 
@@ -94,6 +98,11 @@ def main() -> None:
         figures = [{k: _clean(v) for k, v in fig.items()} for fig in entry["figures"]]
         entries.append({**entry, "path": rel, "preset": f"{cfg.dataset}-{cfg.ways}w{cfg.shots}s",
                         "study": "omniglot-study", "figures": figures})
+    # the between-seed table is computed from the checkpoints (the --stage tables step), not
+    # from one run's analyses: keep it with the runs
+    for table in sorted((args.root / "tables").glob("between_seeds.*")):
+        (args.results / "tables").mkdir(parents=True, exist_ok=True)
+        shutil.copy(table, args.results / "tables" / table.name)
     finished = {(e["run"], e["seed"]) for e in entries}
     for run in runs:
         if (run.name, run.config.seed) not in finished and not any(
