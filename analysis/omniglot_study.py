@@ -110,22 +110,26 @@ def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None =
     return list(runs.values())
 
 
-def priority(run: StudyRun) -> tuple[int, int, int, str]:
-    """Queue order: every question answered once (seed 0, headline seeds first) before more
-    seeds, and the costly conditions (5 inner steps, 20-way MAML, 10-15 shots) last."""
+def priority(run: StudyRun) -> tuple[int, int, str]:
+    """Queue order: every question answered once (seed 0, headline seeds first), then more
+    seeds of the 5w1s questions (Table 5, then interpolation and conv4), then more seeds of
+    the medium-shot runs, and the costly conditions (5 inner steps, 20-way MAML, 10-15 shots)
+    last."""
     seed, name = run.config.seed, run.name
     costly = any(part in name for part in ("5steps", "maml-20w", "5w10s", "5w15s", "20w5s"))
     if "seeds" in run.groups:
         tier = 0
     elif costly:
-        tier = 4
+        tier = 5
     elif seed == 0:
         tier = 1
     elif "regimes" in run.groups:
         tier = 2
+    elif run.groups == ("shots",):
+        tier = 4
     else:
         tier = 3
-    return tier, seed, int(run.groups == ("shots",)), name
+    return tier, seed, name
 
 
 def claim_in_order(runs: list[StudyRun], root: Path):
