@@ -1,6 +1,6 @@
 """Train HalfCheetah velocity and direction, MAML and ANIL, seed 0, at the `cpu` scale.
 
-    python analysis/rl_cheetah_train.py --until 12:14 [--steps 150]
+    python analysis/rl_cheetah_train.py --until 12:14 [--steps 150] [--envs cheetah-vel]
 
 `cpu` scale (repsim.rl.config): horizon 100, meta-batch 20, 10 trajectories per task, TRPO with
 Fisher products from every 5th trajectory, 150 iterations planned. The four runs
@@ -25,6 +25,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=5)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "rl-cheetah")
+    parser.add_argument("--envs", default="cheetah-vel,cheetah-dir",
+                        help="comma-separated: which of the two environments to advance")
     args = parser.parse_args()
     torch.set_num_threads(1)
     import repsim.rl  # noqa: F401
@@ -39,7 +41,7 @@ def main() -> None:
                                                       microsecond=0)
     runs = [(rl_config(env, scale="cpu", algorithm=alg, seed=0, steps=args.steps,
                        checkpoint_every=5, log_every=5), args.out / env / f"{alg}-s0")
-            for env in ("cheetah-vel", "cheetah-dir") for alg in ("maml", "anil")]
+            for env in args.envs.split(",") for alg in ("maml", "anil")]
     while not deadline or datetime.now(timezone.utc) < deadline:
         pending = [(checkpoint_paths(o)[-1][0] if checkpoint_paths(o) else 0, c, o)
                    for c, o in runs]

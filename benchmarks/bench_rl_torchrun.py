@@ -1,7 +1,7 @@
 """Wall time of 2D-navigation MAML-TRPO as users run it: `repsim train`, 1 rank vs torchrun.
 
     python benchmarks/bench_rl_torchrun.py [--iters 30] [--repeats 2] [--baseline-src DIR]
-                                           [--full 500] [--out docs/benchmarks]
+                                           [--full 500] [--keep DIR] [--out docs/benchmarks]
 
 Arms, run as subprocesses with one thread per process (``OMP_NUM_THREADS=1``, ``--threads 1``)
 and alternated repetition by repetition, each a fresh run of ``--iters`` meta-iterations at
@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--baseline-src", type=Path, default=None)
     parser.add_argument("--full", type=int, default=0, help="then one 2-rank run of N iters")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="copy the --full run's folder (checkpoints, metrics) here")
     args = parser.parse_args()
     arms = [("1 rank", ROOT), ("2 ranks", ROOT)]
     if args.baseline_src is not None:
@@ -109,6 +111,8 @@ def main() -> None:
             out = Path(tmp) / "full"
             full = _run("2 ranks", args.full, out, ROOT, args.algo)
             print(json.dumps(full), flush=True)
+            if args.keep is not None:
+                shutil.copytree(out, args.keep, dirs_exist_ok=True)
         else:
             full = None
     summary = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -39,3 +40,22 @@ def shared_data_dir() -> Path:
             "(CI points it at ../shared/data)"
         )
     return path
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """Environment for a child Python (torchrun ranks, the CLI): this checkout first on the
+    path, one intra-op thread per process."""
+    env = dict(os.environ)
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a torchrun rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -33,10 +33,16 @@ def unflatten(vector: Tensor, like: Mapping[str, Tensor], names) -> dict[str, Te
 
 
 def conjugate_gradient(
-    fvp: Callable[[Tensor], Tensor], b: Tensor, *, iters: int = 10, tol: float = 1e-10
-) -> Tensor:
-    """Approximately solve ``A x = b`` for symmetric positive-definite ``A`` given ``x ↦ A x``."""
+    fvp: Callable[[Tensor], Tensor], b: Tensor, *, iters: int = 10, tol: float = 1e-10,
+    with_product: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Approximately solve ``A x = b`` for symmetric positive-definite ``A`` given ``x ↦ A x``.
+
+    ``with_product``: also return ``A x``, accumulated as ``Σ αᵢ A pᵢ`` from the products CG
+    took anyway (= ``b − r``), which saves TRPO one more product for ``xᵀ A x``.
+    """
     x = torch.zeros_like(b)
+    ax = torch.zeros_like(b)
     r, p = b.clone(), b.clone()
     rr = r @ r
     for _ in range(iters):
@@ -45,11 +51,12 @@ def conjugate_gradient(
         ap = fvp(p)
         alpha = rr / (p @ ap)
         x = x + alpha * p
+        ax = ax + alpha * ap
         r = r - alpha * ap
         rr_new = r @ r
         p = r + (rr_new / rr) * p
         rr = rr_new
-    return x
+    return (x, ax) if with_product else x
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,8 @@ def trpo_step(
     def damped(v: Tensor) -> Tensor:
         return fvp(v) + damping * v
 
-    step_dir = conjugate_gradient(damped, g, iters=cg_iters)
-    shs = 0.5 * (step_dir @ damped(step_dir))
+    step_dir, f_step = conjugate_gradient(damped, g, iters=cg_iters, with_product=True)
+    shs = 0.5 * (step_dir @ f_step)
     if not torch.isfinite(shs) or shs <= 0:
         raise FloatingPointError(f"TRPO: sᵀFs is {float(shs)}; the Fisher product is not positive")
     full_step = step_dir * torch.sqrt(max_kl / shs)

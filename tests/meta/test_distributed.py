@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,8 +22,6 @@ from repsim.meta import PRESETS, config_to_dict, load_trained, train
 from repsim.meta.checkpoint import checkpoint_paths
 from repsim.meta.distributed import World, from_env
 
-ROOT = Path(__file__).resolve().parents[2]
-
 # Meta-batch 5 over 2 ranks: shards of 3 and 2 tasks, so uneven shards are exercised.
 TINY = dataclasses.replace(
     PRESETS["sinusoid"],
@@ -36,19 +32,6 @@ TINY = dataclasses.replace(
     checkpoint_every=10,
     log_every=5,
 )
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env["OMP_NUM_THREADS"] = "1"
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _state(path: Path) -> dict[str, torch.Tensor]:
@@ -83,16 +66,16 @@ def test_one_process_world_without_torchrun(monkeypatch):
     assert world.sum_grads_([p], [2.0, 1.0]) == [2.0, 1.0] and p.grad is None
 
 
-def test_torchrun_two_ranks_equal_one_rank(tmp_path):
+def test_torchrun_two_ranks_equal_one_rank(tmp_path, subprocess_env, free_port):
     """`torchrun --nproc_per_node=2 -m repsim train`: after 20 steps, θ equals 1 rank's to 1e-5."""
     one = train(TINY, out_dir=tmp_path / "one", progress=False)
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        f"--master_port={_free_port()}", "-m", "repsim", "train",
+        f"--master_port={free_port}", "-m", "repsim", "train",
         "--dataset", "sinusoid", "--steps", "20", "--meta-batch", "5", "--val-every", "10",
         "--checkpoint-every", "10", "--out", str(tmp_path / "two"),
     ]
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=240)
+    done = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     two = tmp_path / "two" / "checkpoints" / "step_000020.pt"
     saved = load_checkpoint(two)
@@ -130,16 +113,17 @@ train(config_from_dict(json.loads(cfg)), out_dir=out, data_dir=data_dir or None,
 """
 
 
-def _start_ranks(cfg, out: Path, size: int = 2, data_dir: Path | None = None,
-                 slow_from: int = 10**9) -> list[subprocess.Popen]:
-    port, text = _free_port(), json.dumps(config_to_dict(cfg))
+def _start_ranks(cfg, out: Path, env: dict[str, str], port: int, size: int = 2,
+                 data_dir: Path | None = None, slow_from: int = 10**9
+                 ) -> list[subprocess.Popen]:
+    text = json.dumps(config_to_dict(cfg))
     procs = []
     for r in range(size):
         with open(_log(out, r), "wb") as log:  # a file, not a pipe: a full pipe would block
             procs.append(subprocess.Popen(
                 [sys.executable, "-c", _RANK_SCRIPT, str(r), str(size), str(port), str(out),
                  text, str(data_dir or ""), str(slow_from)],
-                env=_env(), stdout=subprocess.DEVNULL, stderr=log))
+                env=env, stdout=subprocess.DEVNULL, stderr=log))
     return procs
 
 
@@ -147,11 +131,12 @@ def _log(out: Path, rank: int) -> Path:
     return out.parent / f"{out.name}.rank{rank}.log"
 
 
-def test_killed_rank_leaves_a_valid_checkpoint_that_resumes(tmp_path):
+def test_killed_rank_leaves_a_valid_checkpoint_that_resumes(tmp_path, subprocess_env, free_port):
     """SIGKILL rank 1 after the step-10 checkpoint; resuming on ONE rank then gives the
     uninterrupted 1-rank run's θ at step 20 (so the run may also change its number of ranks)."""
     out = tmp_path / "killed"
-    procs = _start_ranks(dataclasses.replace(TINY, steps=1_000), out, slow_from=10)
+    procs = _start_ranks(dataclasses.replace(TINY, steps=1_000), out, subprocess_env, free_port,
+                         slow_from=10)
     try:
         deadline = time.monotonic() + 180
         while not checkpoint_paths(out) and time.monotonic() < deadline:
@@ -188,7 +173,8 @@ def test_killed_rank_leaves_a_valid_checkpoint_that_resumes(tmp_path):
 @pytest.mark.slow
 @pytest.mark.data
 @pytest.mark.parametrize("algorithm", ["maml", "anil"])
-def test_two_ranks_equal_one_rank_on_omniglot(tmp_path, shared_data_dir, algorithm):
+def test_two_ranks_equal_one_rank_on_omniglot(tmp_path, shared_data_dir, algorithm,
+                                              subprocess_env, free_port):
     """Conv-4 with per-task batch statistics on real Omniglot: 2 ranks (3 + 2 tasks) give the
     1-rank θ after 5 steps, and the same network function.
 
@@ -200,7 +186,8 @@ def test_two_ranks_equal_one_rank_on_omniglot(tmp_path, shared_data_dir, algorit
     cfg = dataclasses.replace(PRESETS["omniglot-5w1s"], algorithm=algorithm, steps=5,
                               meta_batch=5, val_every=5, val_tasks=2, checkpoint_every=5)
     one = train(cfg, out_dir=tmp_path / "one", data_dir=shared_data_dir, progress=False)
-    procs = _start_ranks(cfg, tmp_path / "two", data_dir=shared_data_dir)
+    procs = _start_ranks(cfg, tmp_path / "two", subprocess_env, free_port,
+                         data_dir=shared_data_dir)
     for p in procs:
         p.wait(timeout=600)
     errors = [_log(tmp_path / "two", r).read_text()[-2000:] for r in range(2)]

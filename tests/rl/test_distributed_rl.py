@@ -10,7 +10,6 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,26 +26,12 @@ from repsim.rl.algorithm import adapt_names_for, sample_iteration
 from repsim.rl.config import rl_config, rl_config_to_dict
 from repsim.rl.train import initial_params, train_rl
 
-ROOT = Path(__file__).resolve().parents[2]
 # Meta-batch 5 over 2 ranks: shards of 2 and 3 tasks, so uneven shards are exercised.
 CLI_ARGS = ["--dataset", "nav2d", "--scale", "cpu", "--meta-batch", "5", "--horizon", "10",
             "--steps", "4"]
 CLI_CFG = rl_config("nav2d", scale="cpu", meta_batch=5, horizon=10, steps=4)
 TINY = rl_config("nav2d", scale="cpu", meta_batch=4, trajectories=3, horizon=8, hidden=16,
                  checkpoint_every=2, log_every=1, steps=1_000)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env["OMP_NUM_THREADS"] = "1"
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _model(path: Path) -> dict[str, torch.Tensor]:
@@ -81,16 +66,16 @@ def test_a_tasks_rollouts_do_not_depend_on_the_split(env):
             assert torch.equal(joined, value), (which, name)
 
 
-def test_torchrun_two_ranks_equal_one_rank(tmp_path):
+def test_torchrun_two_ranks_equal_one_rank(tmp_path, subprocess_env, free_port):
     """`torchrun --nproc_per_node=2 -m repsim train --dataset nav2d`: after 4 iterations θ
     equals the 1-rank run's to 1e-5 (in fact bit for bit: every sum is taken in task order)."""
     one = train_rl(CLI_CFG, out_dir=tmp_path / "one", log=None)
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        f"--master_port={_free_port()}", "-m", "repsim", "train", *CLI_ARGS,
+        f"--master_port={free_port}", "-m", "repsim", "train", *CLI_ARGS,
         "--out", str(tmp_path / "two"),
     ]
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("trained to iteration 4") == 1  # rank 0 speaks for both
     two = tmp_path / "two" / "checkpoints" / "step_000004.pt"
@@ -129,18 +114,18 @@ def _log(out: Path, rank: int) -> Path:
     return out.parent / f"{out.name}.rank{rank}.log"
 
 
-def test_killed_rank_leaves_a_valid_checkpoint_that_resumes(tmp_path):
+def test_killed_rank_leaves_a_valid_checkpoint_that_resumes(tmp_path, subprocess_env, free_port):
     """SIGKILL rank 1 of a 2-rank run after its first checkpoint: rank 0 fails instead of
     hanging, the last checkpoint loads, and resuming it on ONE rank gives the uninterrupted
     1-rank run's θ (so a run may also change its number of ranks)."""
     out = tmp_path / "killed"
-    port, text = _free_port(), json.dumps(rl_config_to_dict(TINY))
+    port, text = free_port, json.dumps(rl_config_to_dict(TINY))
     procs = []
     for r in range(2):
         with open(_log(out, r), "wb") as log:  # a file, not a pipe: a full pipe would block
             procs.append(subprocess.Popen(
                 [sys.executable, "-c", _RANK_SCRIPT, str(r), "2", str(port), str(out), text],
-                env=_env(), stdout=subprocess.DEVNULL, stderr=log))
+                env=subprocess_env, stdout=subprocess.DEVNULL, stderr=log))
     try:
         deadline = time.monotonic() + 180
         while not checkpoint_paths(out) and time.monotonic() < deadline:
@@ -192,16 +177,16 @@ def test_task_policy_means_is_the_vmapped_policy():
     assert not torch.allclose(got[0], got[1])
 
 
-def test_more_ranks_than_tasks_is_refused(tmp_path):
+def test_more_ranks_than_tasks_is_refused(tmp_path, subprocess_env, free_port):
     """2 ranks for a meta-batch of 1 task: one clear error per rank, no traceback, nothing
     written."""
     out = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        f"--master_port={_free_port()}", "-m", "repsim", "train", "--dataset", "nav2d",
+        f"--master_port={free_port}", "-m", "repsim", "train", "--dataset", "nav2d",
         "--meta-batch", "1", "--horizon", "5", "--steps", "1", "--out", str(out),
     ]
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     text = done.stdout + done.stderr
     assert text.count("error: 2 ranks for a meta-batch of 1 tasks") == 2, text[-3000:]

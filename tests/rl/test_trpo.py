@@ -22,6 +22,21 @@ def test_conjugate_gradient_solves_spd_system():
     np.testing.assert_allclose(x.numpy(), np.linalg.solve(a.numpy(), b.numpy()), rtol=1e-8)
 
 
+def test_conjugate_gradient_product_equals_a_direct_product():
+    """The accumulated ``A x`` TRPO uses for ``xᵀ A x`` equals the explicit product, also when
+    CG stops early (3 of 12 iterations: x is then far from the solution)."""
+    g = torch.Generator().manual_seed(1)
+    m = torch.randn(12, 12, generator=g, dtype=torch.float64)
+    a = m @ m.T + 0.1 * torch.eye(12, dtype=torch.float64)
+    b = torch.randn(12, generator=g, dtype=torch.float64)
+    calls = []
+    for iters in (3, 12):
+        x, ax = conjugate_gradient(lambda v: calls.append(1) or a @ v, b, iters=iters,
+                                   with_product=True)
+        np.testing.assert_allclose(ax.numpy(), (a @ x).numpy(), rtol=1e-9, atol=1e-9)
+    assert len(calls) == 3 + 12  # no product beyond CG's own
+
+
 def test_trpo_step_respects_kl_bound_and_improves_the_surrogate():
     _, params = small_params()
     data = IterationData([{}] * 3, fixed_trajectories(seed=1), fixed_trajectories(seed=2))
