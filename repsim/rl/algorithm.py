@@ -296,7 +296,8 @@ def _fisher_product(params, data, config, adapt_names, old_ls):
 
     # J v as the vector-Jacobian product of the (linear) pullback u ↦ Jᵀu: both graphs are
     # recorded once per TRPO step and replayed by every product, where forward-mode `jvp`
-    # re-ran the inner step each time (2.5× slower; the same bits, tests/rl)
+    # re-ran the inner step each time (2.5× slower, same products; tests/rl/test_objective.py
+    # checks them against the KL's Hessian through an explicit unroll)
     _, push = vjp(pull, (torch.zeros_like(mean0), torch.zeros_like(ls0)))
     mask = valid["mask"]
     n_tasks = data.meta_batch
