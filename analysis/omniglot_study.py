@@ -112,23 +112,26 @@ def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None =
 
 def priority(run: StudyRun) -> tuple[int, int, str]:
     """Queue order: every question answered once (seed 0, headline seeds first), then more
-    seeds of the 5w1s questions (Table 5, then interpolation and conv4), then more seeds of
-    the medium-shot runs, and the costly conditions (5 inner steps, 20-way MAML, 10-15 shots)
-    last."""
+    seeds of the 5w1s questions (Table 5, the conv4 conditions, interpolation), then more
+    seeds of the medium-shot runs, and the costly conditions (5 inner steps, 20-way MAML,
+    10-15 shots) last. The conv4 conditions get their seeds before interpolation: with 2
+    seeds a t-interval has 1 degree of freedom (t = 12.7), with 3 it has 2 (t = 4.3)."""
     seed, name = run.config.seed, run.name
     costly = any(part in name for part in ("5steps", "maml-20w", "5w10s", "5w15s", "20w5s"))
     if "seeds" in run.groups:
         tier = 0
     elif costly:
-        tier = 5
+        tier = 6
     elif seed == 0:
         tier = 1
     elif "regimes" in run.groups:
         tier = 2
-    elif run.groups == ("shots",):
-        tier = 4
-    else:
+    elif "conv4" in run.groups:
         tier = 3
+    elif run.groups == ("shots",):
+        tier = 5
+    else:
+        tier = 4
     return tier, seed, name
 
 
