@@ -54,7 +54,7 @@ def test_rl_study_on_tiny_runs(tmp_path):
     summary = pd.read_csv(files["summary"].with_suffix(".csv"))
     assert list(summary["algorithm"]) == ["maml", "anil"]
     assert list(summary["paper_return_after"]) == [-20.3, -20.1]
-    for key in ("fig_curves", "fig_similarity", "fig_freezing"):
+    for key in ("fig_curves", "fig_gain", "fig_similarity", "fig_freezing"):
         assert files[key].is_file() and files[key].with_suffix(".pdf").is_file()
     report = files["report_md"].read_text()
     assert "-20.3 ± 3.2" in report and "cpu" in report
