@@ -63,7 +63,8 @@ def rl_adaptation_gain(metrics: pd.DataFrame, *, title: str = "", window: int = 
     ``metrics`` as for :func:`rl_curves`. Per algorithm, the line is the mean gain over the
     iterations of a trailing ``window`` (all seeds pooled), the band its 95% CI
     (1.96 · sd / √n over those iterations × seeds: each iteration's gain comes from fresh
-    tasks). Where the band clears the zero line, adaptation helps at that stage of training.
+    tasks), drawn up to the last iteration every seed reached. Where the band clears the zero
+    line, adaptation helps at that stage of training.
     """
     for col in ("algorithm", "seed", "step", "return_before", "return_after"):
         if col not in metrics:
@@ -77,13 +78,15 @@ def rl_adaptation_gain(metrics: pd.DataFrame, *, title: str = "", window: int = 
         color = ALGORITHM_COLORS.get(alg)
         gain = (rows.assign(gain=rows["return_after"] - rows["return_before"])
                 .pivot_table(index="step", columns="seed", values="gain"))
-        roll = gain.rolling(window, min_periods=window)
-        total, count = roll.sum().sum(axis=1), roll.count().sum(axis=1)
-        mean = total / count
-        sq = (gain**2).rolling(window, min_periods=window).sum().sum(axis=1)
-        var = (sq - count * mean**2) / (count - 1)
+        # per seed, sums over full windows only (NaN where a seed has not run `window`
+        # iterations yet or has stopped); drawn only where every seed has a full window
+        sums = gain.rolling(window, min_periods=window).sum()
+        squares = (gain**2).rolling(window, min_periods=window).sum()
+        ok = (sums.notna().sum(axis=1) == gain.shape[1]).to_numpy()
+        count = float(window * gain.shape[1])
+        mean = sums.sum(axis=1) / count
+        var = (squares.sum(axis=1) - count * mean**2) / (count - 1)
         half = 1.96 * np.sqrt(var.clip(lower=0) / count)
-        ok = count >= window
         ax.plot(mean.index[ok], mean[ok], color=color,
                 label=f"{algorithm_label(alg)} ({_seeds(gain.shape[1])}), {window}-iteration "
                       "mean")

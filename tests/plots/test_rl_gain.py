@@ -40,3 +40,14 @@ def test_bad_input_is_refused(rng):
         rl_adaptation_gain(_metrics(rng).drop(columns="return_after"))
     with pytest.raises(ValueError, match="window"):
         rl_adaptation_gain(_metrics(rng), window=1)
+
+
+def test_seeds_of_different_lengths_stop_the_line_where_the_shortest_ends(rng):
+    metrics = _metrics(rng, steps=40)
+    metrics = metrics[~((metrics.seed == 1) & (metrics.step > 30))]  # seed 1 stopped at 30
+    line = next(ln for ln in rl_adaptation_gain(metrics, window=10).axes[0].lines
+                if ln.get_label().startswith("MAML"))
+    x, y = line.get_data()
+    assert x[-1] == 30
+    gains = metrics.assign(g=metrics.return_after - metrics.return_before)
+    assert y[-1] == pytest.approx(gains[gains.step.between(21, 30)]["g"].mean(), rel=1e-9)
