@@ -91,6 +91,8 @@ def test_shots_reading_says_shrink_or_grow_from_the_numbers():
     assert "from 1 to 10 shots the gap shrinks" in text and "separated by the seeds" in text
     text = " ".join(read_shots(table([[0.1, 0.12], [0.3, 0.32], [0.6, 0.58]])))
     assert "from 1 to 10 shots the gap grows" in text
+    text = " ".join(read_shots(table([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])))  # ANIL's gap
+    assert "the gap is unchanged" in text and "shrinks" not in text
     one = pd.DataFrame([_row([0.6], algorithm="maml", ways=5, shots=1,
                              quantity="head_only_gap", layer=None, measure=None)])
     assert "no trend to read" in " ".join(read_shots(one))

@@ -309,7 +309,7 @@ def read_shots(summary: pd.DataFrame) -> list[str]:
             lo, hi = got[min(got)], got[max(got)]
             change = hi.mean - lo.mean
             grows = change > 0 if quantity != "similarity" else change < 0
-            word = "grows" if grows else "shrinks"
+            word = ("is unchanged" if change == 0 else "grows" if grows else "shrinks")
             what = "adaptation" if quantity == "similarity" else "gap"
             out.append(f"{algorithm.upper()} {ways}-way {name}: {series}; from {min(got)} to "
                        f"{max(got)} shots the {what} {word} ("
