@@ -22,8 +22,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", default="nav2d,cheetah-dir")
     args = parser.parse_args()
-    from repsim.plots.rl import rl_adaptation_gain
     from repsim.plots.style import save_figure
+    from repsim.study_rl import GAIN_SENTENCE, gain_figure
 
     pattern = re.compile(r"^(?P<env>[a-z0-9-]+)_(?P<alg>maml|anil)_s(?P<seed>\d+)_metrics\.csv$")
     for env in args.envs.split(","):
@@ -36,24 +36,17 @@ def main() -> None:
         if not frames:
             raise SystemExit(f"no shipped metrics for {env} in checkpoints/rl")
         curves = pd.concat(frames, ignore_index=True)
-        window = max(2, min(25, int(curves["step"].nunique()) // 2))
         out = ROOT / "figures" / f"rl-{env}"
-        fig = rl_adaptation_gain(curves, window=window, title=f"{env}: return gained by one "
-                                 "inner step during training (cpu scale)")
-        save_figure(fig, out / "rl_gain", caption=(
-            f"Adaptation gain during meta-training ({env}, cpu scale): return after − before "
-            f"the inner step on the meta-batch's tasks, mean over a trailing {window}-iteration "
-            "window (seeds pooled); band: its 95% CI over those iterations × seeds; dotted: no "
-            "gain. Source: checkpoints/rl/" + f"{env}_ALGO_sSEED_metrics.csv."))
+        fig, caption = gain_figure(curves, env, "cpu",
+                                   source=f"checkpoints/rl/{env}_ALGO_sSEED_metrics.csv")
+        save_figure(fig, out / "rl_gain", caption=caption)
         report = out / "report.md"
         text = report.read_text()
         if "rl_gain.png" not in text:
             text = text.replace("![curves](rl_curves.png)", "![curves](rl_curves.png)\n\n"
-                                "What the inner step gains, iteration by iteration (after − "
-                                "before, trailing mean with its 95% CI; window in the "
-                                "figure's legend):\n\n![gain](rl_gain.png)", 1)
+                                f"{GAIN_SENTENCE}\n\n![gain](rl_gain.png)", 1)
             report.write_text(text)
-        print(f"{env}: {out / 'rl_gain.png'} ({len(frames)} runs, window {window})")
+        print(f"{env}: {out / 'rl_gain.png'} ({len(frames)} runs)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ import pandas as pd
 from repsim._io import atomic_write_text, run_manifest
 from repsim.analyses.tables import write_table
 
-__all__ = ["PAPER_RETURNS", "RL_STUDY_ENVS", "rl_summary", "run_rl_study"]
+__all__ = ["GAIN_SENTENCE", "PAPER_RETURNS", "RL_STUDY_ENVS", "gain_figure", "rl_summary",
+           "run_rl_study"]
 
 RL_STUDY_ENVS = {"rl-nav2d": "nav2d", "rl-cheetah-vel": "cheetah-vel",
                  "rl-cheetah-dir": "cheetah-dir"}
@@ -32,6 +33,24 @@ PAPER_RETURNS = {
 # Episode length behind those numbers (PAPER.md: 200 in the official code for HalfCheetah).
 PAPER_HORIZON = {"nav2d": 100, "cheetah-vel": 200, "cheetah-dir": 200}
 ALGORITHMS = ("maml", "anil")
+
+
+GAIN_SENTENCE = ("What the inner step gains, iteration by iteration (after − before, trailing "
+                 "mean with its 95% CI; window in the figure's legend):")
+
+
+def gain_figure(curves: pd.DataFrame, env: str, scale: str, *, source: str):
+    """The adaptation-gain figure of a study's training curves, and its caption."""
+    from repsim.plots.rl import rl_adaptation_gain
+
+    # 25 iterations (500 tasks) per point; short runs get a window of half their length
+    window = max(2, min(25, int(curves["step"].nunique()) // 2))
+    fig = rl_adaptation_gain(curves, window=window, title=f"{env}: return gained by one inner "
+                             f"step during training ({scale} scale)")
+    return fig, (f"Adaptation gain during meta-training ({env}, {scale} scale): return after − "
+                 f"before the inner step on the meta-batch's tasks, mean over a trailing "
+                 f"{window}-iteration window (seeds pooled); band: its 95% CI over those "
+                 f"iterations × seeds; dotted: no gain. Source: {source}.")
 
 
 def _env_of(preset: str) -> str:
@@ -88,7 +107,7 @@ def run_rl_study(
     from repsim.analyses.rl import ablate_policy, compare_policy
     from repsim.meta.checkpoint import checkpoint_paths
     from repsim.plots.figures import similarity_inner_loop
-    from repsim.plots.rl import rl_adaptation_gain, rl_curves, rl_freezing
+    from repsim.plots.rl import rl_curves, rl_freezing
     from repsim.plots.style import markdown_table, save_figure
     from repsim.rl.checkpoint import load_rl
     from repsim.rl.config import rl_config
@@ -144,8 +163,6 @@ def run_rl_study(
     same_horizon = int(evals_df["horizon"].iloc[0]) == PAPER_HORIZON[env]
     paper_marks = PAPER_RETURNS.get(env) if same_horizon else None
     tag = f"{env}, {scale} scale"
-    # 25 iterations (500 tasks) per point; short runs get a window of half their length
-    window = max(2, min(25, int(curves_df["step"].nunique()) // 2))
     figs = {
         "curves": (rl_curves(curves_df, paper=paper_marks,
                              title=f"{env}: return before/after one inner step ({scale} scale)"),
@@ -154,13 +171,7 @@ def run_rl_study(
                    "10-iteration running mean, band ± 1 std over seeds; squares (only at the "
                    "paper's horizon): the paper's post-adaptation return (mean ± std). "
                    "Source: curves.csv."),
-        "gain": (rl_adaptation_gain(curves_df, window=window,
-                                    title=f"{env}: return gained by one inner step during "
-                                          f"training ({scale} scale)"),
-                 f"Adaptation gain during meta-training ({tag}): return after − before the "
-                 f"inner step on the meta-batch's tasks, mean over a trailing {window}-iteration "
-                 "window (seeds pooled); band: its 95% CI over those iterations × seeds; "
-                 "dotted: no gain. Source: curves.csv."),
+        "gain": gain_figure(curves_df, env, scale, source="curves.csv"),
         "similarity": (similarity_inner_loop(_aggregate_compare(compare_df)),
                        f"θ vs θ′ similarity of each policy layer ({tag}): mean over seeds of "
                        f"the mean over {compare_tasks} test tasks; error bars 95% CI over "
@@ -213,8 +224,7 @@ def _report(out_dir: Path, env: str, scale: str, summary: pd.DataFrame, compare:
         "5th trajectory; HalfCheetah also horizon 100, meta-batch 20, 10 trajectories).",
         markdown_table(table.round(2)),
         "## Training curves", "![curves](figures/rl_curves.png)",
-        "What the inner step gains, iteration by iteration (after − before, trailing mean "
-        "with its 95% CI; window in the figure's legend):", "![gain](figures/rl_gain.png)",
+        GAIN_SENTENCE, "![gain](figures/rl_gain.png)",
         f"## θ vs θ′ similarity per layer ({compare_tasks} test tasks per seed)",
         markdown_table(sim), "![similarity](figures/rl_similarity.png)",
         "## Freezing layers in the inner loop (return after adaptation)",

@@ -36,12 +36,17 @@ def _stat(values) -> Stat:
 def test_differences_match_scipy_welch_and_paired_t_intervals():
     a, b = [0.91, 0.95, 0.97], [0.80, 0.86, 0.81]
     diff, lo, hi = difference(_stat(a), _stat(b))
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
+    # textbook Welch-Satterthwaite interval, independent of scipy's ttest_ind
+    va, vb = np.var(a, ddof=1) / 3, np.var(b, ddof=1) / 3
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    half = stats.t.ppf(0.975, df) * np.sqrt(va + vb)
     assert diff == pytest.approx(np.mean(a) - np.mean(b))
-    assert (lo, hi) == pytest.approx((ci.low, ci.high))
-    _, lo, hi = difference(_stat(a), _stat(b), paired=True)
-    ci = stats.ttest_rel(a, b).confidence_interval()
-    assert (lo, hi) == pytest.approx((ci.low, ci.high))
+    assert (lo, hi) == pytest.approx((diff - half, diff + half))
+    d = np.subtract(a, b)  # paired: t interval of the per-seed differences
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    diff, lo, hi = difference(_stat(a), _stat(b), paired=True)
+    assert (diff, lo, hi) == pytest.approx((d.mean(), d.mean() - half, d.mean() + half))
+    assert difference(_stat([0.0, 0.0, 0.0]), _stat([0.0, 0.0, 0.0])) == (0.0, 0.0, 0.0)
     assert difference(_stat([0.9]), _stat(b)) is None  # one seed: no spread to judge
 
 

@@ -22,13 +22,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from repsim.analyses.regimes import REGIME_ORDER
+
 __all__ = ["Stat", "difference", "pick", "read_between", "read_conv4", "read_interpolation",
            "read_regimes", "read_seeds", "read_shots"]
 
-#: Rapid learning (the body adapts) to feature reuse (only the head adapts); as in
-#: repsim.analyses.regimes.REGIME_ORDER.
-_ORDER = ("BOIL", "MAML", "top-4", "top-3", "top-2", "ANIL", "FOMAML", "multitask",
-          "multiclass", "NIL training", "random")
 _META = ("MAML", "ANIL", "FOMAML", "BOIL", "top-2", "top-3", "top-4")
 
 
@@ -84,17 +82,16 @@ def difference(a: Stat, b: Stat, *, paired: bool = False) -> tuple[float, float,
     """
     if a.n < 2 or b.n < 2:
         return None
-    if paired and a.seeds == b.seeds:
-        d = np.subtract(a.per_seed, b.per_seed)
-        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
-        return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
-    va, vb = np.var(a.per_seed, ddof=1) / a.n, np.var(b.per_seed, ddof=1) / b.n
-    diff, se = a.mean - b.mean, math.sqrt(va + vb)
-    if se == 0:
+    paired = paired and a.seeds == b.seeds
+    diff = float(np.mean(np.subtract(a.per_seed, b.per_seed)) if paired else a.mean - b.mean)
+    spread = (np.ptp(np.subtract(a.per_seed, b.per_seed)) if paired
+              else np.ptp(a.per_seed) + np.ptp(b.per_seed))
+    if spread == 0:  # no variation at all (e.g. ANIL's gap, 0 in every seed): a point
         return diff, diff, diff
-    df = (va + vb) ** 2 / ((va**2 / (a.n - 1) if va else 0) + (vb**2 / (b.n - 1) if vb else 0))
-    half = stats.t.ppf(0.975, df) * se
-    return diff, diff - half, diff + half
+    test = (stats.ttest_rel(a.per_seed, b.per_seed) if paired
+            else stats.ttest_ind(a.per_seed, b.per_seed, equal_var=False))
+    ci = test.confidence_interval(0.95)
+    return diff, float(ci.low), float(ci.high)
 
 
 def _verdict(a: Stat, b: Stat, *, scale: float, unit: str, paired: bool = False) -> str:
@@ -124,7 +121,8 @@ def _digits(scale: float) -> int:
 
 def _ordered(values: Sequence[str]) -> list[str]:
     present = list(dict.fromkeys(values))
-    return [r for r in _ORDER if r in present] + [r for r in present if r not in _ORDER]
+    return ([r for r in REGIME_ORDER if r in present]
+            + [r for r in present if r not in REGIME_ORDER])
 
 
 def _zero_ci(s: Stat, scale: float, unit: str) -> str:

@@ -18,7 +18,7 @@ recomputes μ, r and x̂ from the saved input with differentiable out-of-place o
 graph is complete and exact; otherwise it reuses the values saved by the forward and works in
 place. Under ``torch.func.vmap`` the function runs once on the whole batch of tasks (its own
 vmap rule); statistics stay per task and per sample set. ``tests/models/test_batchnorm.py`` pins
-values and first and second derivatives against :func:`batch_norm_relu_reference` (under vmap
+values and first and second derivatives against the same map written from primitive ops (under vmap
 and grad) and numerical derivatives; ``tests/meta/test_gradients.py`` pins the MAML and ANIL
 meta-gradients against explicit unrolls and finite differences.
 """
@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["batch_norm_relu", "batch_norm_relu_reference"]
+__all__ = ["batch_norm_relu"]
 
 _DIMS = (-4, -2, -1)  # (N, H, W) of an (..., N, C, H, W) batch
 
@@ -36,13 +36,6 @@ _DIMS = (-4, -2, -1)  # (N, H, W) of an (..., N, C, H, W) batch
 def _per_channel(v: Tensor) -> Tensor:
     """(..., C) → (..., 1, C, 1, 1), broadcasting against (..., N, C, H, W)."""
     return v[..., None, :, None, None]
-
-
-def batch_norm_relu_reference(x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
-    """The same map from primitive ops (autograd differentiates it): the test reference."""
-    xc = x - x.mean(dim=_DIMS, keepdim=True)
-    var = (xc * xc).mean(dim=_DIMS, keepdim=True)
-    return torch.relu(xc * (_per_channel(weight) * torch.rsqrt(var + eps)) + _per_channel(bias))
 
 
 class _BatchNormReLU(torch.autograd.Function):

@@ -24,14 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from torch.func import vjp, vmap
+from torch.func import vjp
 
 from repsim.meta.distributed import World
 from repsim.models.policy import gaussian_log_prob, policy_mean
 from repsim.rl.baseline import add_advantages
 from repsim.rl.config import RLConfig
 from repsim.rl.objective import (
-    adapt_task,
     adapted_outputs,
     inner_gradients,
     reinforce_loss,
@@ -85,19 +84,13 @@ def adapt_all(
     params: Mapping[str, Tensor], train: Trajectories, *, lr: float, adapt_names: Sequence[str]
 ) -> Params:
     """θ'ᵢ for every task (a leading task axis), detached: the policies that collect D'ᵢ."""
-    f = _task_fields(train)
-
-    def one(obs, actions, advantages, mask):
-        return adapt_task(params, obs, actions, advantages, mask, lr=lr, adapt_names=adapt_names)
-
-    out = vmap(one)(f["obs"], f["actions"], f["advantages"], f["mask"])
-    return {k: v.detach() for k, v in out.items()}
+    return _adapt_with_gradients(params, train, lr=lr, adapt_names=adapt_names)[0]
 
 
-def _adapt_with_gradients(params: Params, train: Trajectories, *, lr: float,
+def _adapt_with_gradients(params: Mapping[str, Tensor], train: Trajectories, *, lr: float,
                           adapt_names: Sequence[str]) -> tuple[Params, Params]:
-    """(θ'ᵢ, ∇θ Lᵢ(θ)) for every task: ``adapt_all``'s step, keeping the inner gradients for
-    the Fisher product's offset (the same operations, so the same bits as ``adapt_all``)."""
+    """(θ'ᵢ, ∇θ Lᵢ(θ)) for every task, detached: the inner gradients are kept for the Fisher
+    product's offset (``IterationData.inner_grads``)."""
     grads = inner_gradients(params, _task_fields(train), adapt_names=adapt_names)
     adapted = {k: v.expand(train.tasks, *v.shape) for k, v in params.items()}
     adapted.update({k: params[k] - lr * g for k, g in grads.items()})
