@@ -110,18 +110,32 @@ def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None =
     return list(runs.values())
 
 
-def priority(run: StudyRun) -> tuple[int, int, str]:
-    """Queue order: every question answered once (seed 0, headline seeds first), then more
-    seeds of the 5w1s questions (Table 5, the conv4 conditions, interpolation), then more
-    seeds of the medium-shot runs, and the costly conditions (5 inner steps, 20-way MAML,
-    10-15 shots) last. The conv4 conditions get their seeds before interpolation: with 2
-    seeds a t-interval has 1 degree of freedom (t = 12.7), with 3 it has 2 (t = 4.3)."""
+# The costly conditions in the order they answer questions: inner steps (the conv4
+# investigation), ways (conv4 adaptation is MAML's, so 20-way needs MAML), then more shots,
+# then ANIL 20w5s; MAML 20w5s is for a GPU (21.7 CPU-h per 2000 steps).
+COSTLY = ("5steps", "maml-20w1s", "maml-5w10s", "anil-5w10s", "maml-5w15s", "anil-5w15s",
+          "anil-20w5s", "maml-20w5s")
+
+
+def priority(run: StudyRun) -> tuple[int, int, int, str]:
+    """Queue order: every cheap question answered once (seed 0, headline seeds first), then
+    more seeds of the 5w1s questions (Table 5, the conv4 conditions, interpolation); then the
+    costly conditions that the conv4 investigation needs (5 inner steps at seed 0, then its
+    seeds 1-2, so that it reaches a conclusion; MAML 20w1s at seed 0), more seeds of the 5- and
+    20-way medium-shot runs, seed 0 of 10 and 15 shots and of ANIL 20w5s, and the remaining
+    seeds (and MAML 20w5s, a GPU run) last. The conv4 conditions get their seeds before
+    interpolation: with 2 seeds a t-interval has 1 degree of freedom (t = 12.7), with 3 it
+    has 2 (t = 4.3); with 1 seed a comparison draws no conclusion at all."""
     seed, name = run.config.seed, run.name
-    costly = any(part in name for part in ("5steps", "maml-20w", "5w10s", "5w15s", "20w5s"))
+    costly = next((rank for rank, part in enumerate(COSTLY) if part in name), None)
     if "seeds" in run.groups:
         tier = 0
-    elif costly:
-        tier = 6
+    elif costly is not None and costly <= 1:  # 5 inner steps, MAML 20w1s
+        tier = 5 if seed == 0 else (6 if costly == 0 else 9)
+    elif "maml-20w5s" in name:  # 21.7 CPU-h per 2000 steps: analysis/gpu_study_20way.sh
+        tier = 10
+    elif costly is not None:
+        tier = 8 if seed == 0 else 9
     elif seed == 0:
         tier = 1
     elif "regimes" in run.groups:
@@ -129,10 +143,10 @@ def priority(run: StudyRun) -> tuple[int, int, str]:
     elif "conv4" in run.groups:
         tier = 3
     elif run.groups == ("shots",):
-        tier = 5
+        tier = 7
     else:
         tier = 4
-    return tier, seed, name
+    return tier, seed, -1 if costly is None else costly, name
 
 
 def claim_in_order(runs: list[StudyRun], root: Path):
@@ -199,12 +213,14 @@ def main() -> None:
                                             short_steps=args.short_steps)]
     if args.only:
         runs = [r for r in runs if any(part in r.name for part in args.only.split(","))]
-    if args.list:
+    if args.queue:
+        runs = sorted(runs, key=priority)
+    if args.list:  # in queue order with --queue
         for r in runs:
             print(f"{r.name:22s} seed {r.config.seed}  {r.config.steps:6d} steps  {r.groups}")
         return
     if args.queue:
-        for run in claim_in_order(sorted(runs, key=priority), args.root):
+        for run in claim_in_order(runs, args.root):
             print(f"train {run.name} seed {run.config.seed}", flush=True)
             if train_run(run, args.root, data_dir=args.data_dir, device=args.device,
                          max_minutes=args.max_minutes) is None:

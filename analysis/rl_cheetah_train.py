@@ -1,10 +1,11 @@
-"""Train HalfCheetah velocity and direction, MAML and ANIL, seed 0, at the `cpu` scale.
+"""Train HalfCheetah velocity and direction, MAML and ANIL, at the `cpu` scale.
 
-    python analysis/rl_cheetah_train.py --until 12:14 [--steps 150] [--envs cheetah-vel]
+    python analysis/rl_cheetah_train.py --until 12:14 [--steps 150] [--envs cheetah-vel] \
+        [--seeds 0,1,2]
 
 `cpu` scale (repsim.rl.config): horizon 100, meta-batch 20, 10 trajectories per task, TRPO with
 Fisher products from every 5th trajectory, 150 iterations planned. The four runs
-(``runs/rl-cheetah/ENV/ALGO-s0``) advance in turns of ``--chunk`` iterations until ``--until``
+(``runs/rl-cheetah/ENV/ALGO-sSEED``) advance in turns of ``--chunk`` iterations until ``--until``
 (UTC), so they end at about the same iteration; every run is resumable.
 """
 
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "rl-cheetah")
     parser.add_argument("--envs", default="cheetah-vel,cheetah-dir",
                         help="comma-separated: which of the two environments to advance")
+    parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
     args = parser.parse_args()
     torch.set_num_threads(1)
     import repsim.rl  # noqa: F401
@@ -39,9 +41,10 @@ def main() -> None:
         hh, mm = (int(x) for x in args.until.split(":"))
         deadline = datetime.now(timezone.utc).replace(hour=hh, minute=mm, second=0,
                                                       microsecond=0)
-    runs = [(rl_config(env, scale="cpu", algorithm=alg, seed=0, steps=args.steps,
-                       checkpoint_every=5, log_every=5), args.out / env / f"{alg}-s0")
-            for env in args.envs.split(",") for alg in ("maml", "anil")]
+    runs = [(rl_config(env, scale="cpu", algorithm=alg, seed=seed, steps=args.steps,
+                       checkpoint_every=5, log_every=5), args.out / env / f"{alg}-s{seed}")
+            for env in args.envs.split(",") for seed in (int(s) for s in args.seeds.split(","))
+            for alg in ("maml", "anil")]
     while not deadline or datetime.now(timezone.utc) < deadline:
         pending = [(checkpoint_paths(o)[-1][0] if checkpoint_paths(o) else 0, c, o)
                    for c, o in runs]

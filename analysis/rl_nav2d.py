@@ -20,6 +20,12 @@ import pandas as pd
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+KEPT_SECTIONS = ("## Against the paper's", "## The inner step at test time")
+
+
+def _figure_key(figure: dict) -> tuple:
+    """What a figure measures (everything but its value and CI)."""
+    return tuple(sorted((k, str(v)) for k, v in figure.items() if k not in ("value", "ci95")))
 
 
 def main() -> None:
@@ -35,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     env = args.preset.removeprefix("rl-")
     torch.set_num_threads(1)
-    from repsim.analyses.checkpoint_index import merge_index
+    from repsim.analyses.checkpoint_index import merge_index, read_index
     from repsim.rl.checkpoint import load_rl
     from repsim.study_rl import run_rl_study
 
@@ -50,15 +56,19 @@ def main() -> None:
             shutil.copy(args.out / f"{name}.{ext}", ship_fig / f"{name}.{ext}")
     report = files["report_md"].read_text().replace("](figures/", "](")
     old = ship_fig / "report.md"
-    # The conventions check (analysis/rl_nav2d_vs_reference.py, docs/rl_nav2d_vs_paper.md) is a
-    # separate analysis whose section lives in the shipped report: keep it across regenerations.
-    marker = "## Against the paper's"
-    if old.exists() and marker in old.read_text() and marker not in report:
-        report = report.rstrip() + "\n\n" + old.read_text()[old.read_text().index(marker):]
+    # Separate analyses whose sections live at the end of the shipped report (the conventions
+    # check, analysis/rl_nav2d_vs_reference.py; the test-time inner-step check,
+    # analysis/rl_inner_step_check.py): keep them across regenerations.
+    previous = old.read_text() if old.exists() else ""
+    kept = [previous.index(m) for m in KEPT_SECTIONS if m in previous and m not in report]
+    if kept:
+        report = report.rstrip() + "\n\n" + previous[min(kept):]
     old.write_text(report)
 
     evals = pd.read_csv(args.out / "eval.csv")
     ablate = pd.read_csv(args.out / "ablate.csv")
+    shipped = {e["path"]: e for e in read_index(args.ship / "checkpoints" / "index.json")
+               ["checkpoints"]}
     entries = []
     for rec in evals.to_dict("records"):
         alg, seed = rec["algorithm"], int(rec["seed"])
@@ -80,6 +90,12 @@ def main() -> None:
                 figures.append({"metric": "return_after", "head": "adapted", "frozen": frozen,
                                 "value": row["return"], "ci95": row["ci95"], **common})
         cfg = load_rl(rec["checkpoint"]).config
+        # Figures measured elsewhere on this same checkpoint (e.g. 400 test tasks, the
+        # inner-step check) stay; a checkpoint trained further makes them stale.
+        before = shipped.get(f"checkpoints/rl/{stem}.pt")
+        if before and before["steps"] == int(rec["step"]):
+            here = {_figure_key(f) for f in figures}
+            figures += [f for f in before["figures"] if _figure_key(f) not in here]
         entries.append({"path": f"checkpoints/rl/{stem}.pt",
                         "preset": f"{args.preset} (cpu scale: Fisher products from every "
                                   f"{cfg.fisher_subsample}th trajectory; horizon {cfg.horizon}, "
