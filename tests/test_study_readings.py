@@ -86,6 +86,24 @@ def test_conv4_reading_names_the_condition_the_numbers_pick():
     assert "separated" not in text
 
 
+def test_conv4_reading_isolates_inner_steps_against_the_same_lr():
+    frame = _conv4([0.58, 0.60, 0.59], [0.10, 0.12, 0.11], [0.65, 0.67, 0.66])
+    rows = [_row([0.62, 0.63, 0.61], condition="5 steps, lr 0.1", quantity="head_only_gap",
+                 layer=None, measure=None),
+            _row([0.82, 0.83, 0.81], condition="5 steps, lr 0.1", quantity="similarity",
+                 layer="conv4", measure="cka")]
+    frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True)
+    text = " ".join(read_conv4(frame))
+    steps = "5 steps, lr 0.1 against inner lr 0.1 (the number of inner steps alone)"
+    # gap 62.0 vs 66.0: -4.0 points, separated (Welch over 3 seeds each)
+    assert (f"{steps}: head-only gap 62.0 ± 1.0 points (n=3) vs 66.0 ± 1.0 points (n=3): "
+            "difference -4.0 points") in text
+    assert f"{steps}: conv4 θ vs θ′ CKA 0.820 ± 0.010 (n=3) vs 0.740 ± 0.020 (n=3)" in text
+    # without the one-step run at the same lr there is nothing to isolate
+    no_ref = frame[frame["condition"] != "inner lr 0.1"]
+    assert "inner steps alone" not in " ".join(read_conv4(no_ref))
+
+
 def test_shots_reading_says_shrink_or_grow_from_the_numbers():
     def table(gaps):
         return pd.DataFrame([_row(g, algorithm="maml", ways=5, shots=k,

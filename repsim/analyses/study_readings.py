@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -315,6 +316,31 @@ def read_shots(summary: pd.DataFrame) -> list[str]:
     return out
 
 
+_STEPS_CONDITION = re.compile(r"^(\d+) (?:inner )?steps, lr ([\d.]+)$")
+
+
+def _read_inner_steps(summary: pd.DataFrame, conditions: list[str]) -> list[str]:
+    """A condition "N steps, lr X" against "inner lr X" (one step, same lr): the number of
+    inner steps alone, the one factor the baseline comparison mixes with the lr."""
+    out = []
+    for cond in conditions:
+        match = _STEPS_CONDITION.match(cond)
+        reference = match and f"inner lr {match.group(2)}"
+        if not match or reference not in conditions:
+            continue
+        for quantity in ("similarity", "head_only_gap"):
+            name, scale, unit, value_unit = _NAMES[quantity]
+            s = _quantity(summary, quantity, condition=cond)
+            ref = _quantity(summary, quantity, condition=reference)
+            if s is None or ref is None:
+                continue
+            out.append(f"{cond} against {reference} (the number of inner steps alone): {name} "
+                       f"{s.text(scale, _digits(scale), value_unit)} vs "
+                       f"{ref.text(scale, _digits(scale), value_unit)}: "
+                       f"{_verdict(s, ref, scale=scale, unit=unit)}.")
+    return out
+
+
 def read_conv4(summary: pd.DataFrame) -> list[str]:
     """Each controlled condition against the baseline: conv4 CKA and the head-only gap."""
     conditions = list(dict.fromkeys(summary["condition"]))
@@ -337,6 +363,7 @@ def read_conv4(summary: pd.DataFrame) -> list[str]:
             if quantity == "head_only_gap":
                 d = difference(s, base)
                 shrink[cond] = (s.mean - base.mean, None if d is None else d[2] < 0)
+    out += _read_inner_steps(summary, conditions)
     if shrink:
         cond, (delta, separated) = min(shrink.items(), key=lambda kv: kv[1][0])
         if delta < 0:
