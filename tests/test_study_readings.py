@@ -121,6 +121,18 @@ def test_shots_reading_says_shrink_or_grow_from_the_numbers():
     assert "no trend to read" in " ".join(read_shots(one))
 
 
+def test_shots_reading_compares_ways_at_equal_shots():
+    rows = [_row(g, algorithm="maml", ways=w, shots=1, quantity="head_only_gap", layer=None,
+                 measure=None) for w, g in ((5, [0.50, 0.52, 0.54]), (20, [0.70, 0.72, 0.74]))]
+    rows += [_row(c, algorithm="maml", ways=w, shots=1, quantity="similarity", layer="conv4",
+                  measure="cka") for w, c in ((5, [0.75, 0.76, 0.77]), (20, [0.85, 0.86, 0.87]))]
+    text = " ".join(read_shots(pd.DataFrame(rows)))
+    assert ("MAML 1-shot head-only gap: 5-way 52.0 ± 2.0 points (n=3), 20-way 72.0 ± 2.0 "
+            "points (n=3); from 5 to 20 ways the gap grows") in text
+    assert "from 5 to 20 ways the adaptation shrinks" in text  # CKA up: less adaptation
+    assert " ".join(read_shots(pd.DataFrame(rows[:1]))).count("ways the") == 0
+
+
 def test_seeds_between_and_regimes_readings():
     seeds = pd.DataFrame([
         _row([0.55, 0.60, 0.65], regime="MAML", quantity="head_only_gap", layer=None,

@@ -313,6 +313,32 @@ def read_shots(summary: pd.DataFrame) -> list[str]:
             out.append(f"{algorithm.upper()} {ways}-way {name}: {series}; from {min(got)} to "
                        f"{max(got)} shots the {what} {word} ("
                        f"{_verdict(hi, lo, scale=scale, unit=unit)}).")
+    return out + _read_ways(summary)
+
+
+def _read_ways(summary: pd.DataFrame) -> list[str]:
+    """At equal shots, the most ways against the fewest: does the gap (and conv4's
+    adaptation) grow with ways?"""
+    out = []
+    for (algorithm, shots), part in summary.groupby(["algorithm", "shots"], sort=True):
+        ways = sorted({int(w) for w in part["ways"]})
+        if len(ways) < 2:
+            continue
+        few, many = ways[0], ways[-1]
+        for quantity in ("head_only_gap", "similarity"):
+            name, scale, unit, value_unit = _NAMES[quantity]
+            lo = _quantity(part, quantity, ways=few)
+            hi = _quantity(part, quantity, ways=many)
+            if lo is None or hi is None:
+                continue
+            change = hi.mean - lo.mean
+            grows = change > 0 if quantity != "similarity" else change < 0
+            word = ("is unchanged" if change == 0 else "grows" if grows else "shrinks")
+            what = "adaptation" if quantity == "similarity" else "gap"
+            out.append(f"{algorithm.upper()} {shots}-shot {name}: {few}-way "
+                       f"{lo.text(scale, _digits(scale), value_unit)}, {many}-way "
+                       f"{hi.text(scale, _digits(scale), value_unit)}; from {few} to {many} "
+                       f"ways the {what} {word} ({_verdict(hi, lo, scale=scale, unit=unit)}).")
     return out
 
 
