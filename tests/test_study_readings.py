@@ -130,7 +130,13 @@ def test_shots_reading_compares_ways_at_equal_shots():
     assert ("MAML 1-shot head-only gap: 5-way 52.0 ± 2.0 points (n=3), 20-way 72.0 ± 2.0 "
             "points (n=3); from 5 to 20 ways the gap grows") in text
     assert "from 5 to 20 ways the adaptation shrinks" in text  # CKA up: less adaptation
+    assert "different inner loops" not in text  # no inner-loop column: nothing to say
     assert " ".join(read_shots(pd.DataFrame(rows[:1]))).count("ways the") == 0
+    frame = pd.DataFrame(rows).assign(inner=["1 x lr 0.4", "5 x lr 0.1"] * 2)
+    assert ("The two train different inner loops (5-way 1 x lr 0.4; 20-way 5 x lr 0.1)"
+            in " ".join(read_shots(frame)))
+    same = pd.DataFrame(rows).assign(inner="5 x lr 0.1")
+    assert "different inner loops" not in " ".join(read_shots(same))
 
 
 def test_seeds_between_and_regimes_readings():

@@ -335,10 +335,17 @@ def _read_ways(summary: pd.DataFrame) -> list[str]:
             grows = change > 0 if quantity != "similarity" else change < 0
             word = ("is unchanged" if change == 0 else "grows" if grows else "shrinks")
             what = "adaptation" if quantity == "similarity" else "gap"
+            inner = ({int(w): sorted(set(part.loc[part["ways"] == w, "inner"]))
+                      for w in (few, many)} if "inner" in part else {})
+            caveat = ("" if not inner or inner[few] == inner[many] else
+                      f" The two train different inner loops ({few}-way "
+                      f"{', '.join(inner[few])}; {many}-way {', '.join(inner[many])}), so this "
+                      "is ways and inner loop together.")
             out.append(f"{algorithm.upper()} {shots}-shot {name}: {few}-way "
                        f"{lo.text(scale, _digits(scale), value_unit)}, {many}-way "
                        f"{hi.text(scale, _digits(scale), value_unit)}; from {few} to {many} "
-                       f"ways the {what} {word} ({_verdict(hi, lo, scale=scale, unit=unit)}).")
+                       f"ways the {what} {word} ({_verdict(hi, lo, scale=scale, unit=unit)})."
+                       + caveat)
     return out
 
 
