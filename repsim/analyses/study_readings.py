@@ -306,14 +306,18 @@ def read_shots(summary: pd.DataFrame) -> list[str]:
                            "only: no trend to read.")
                 continue
             lo, hi = got[min(got)], got[max(got)]
-            change = hi.mean - lo.mean
-            grows = change > 0 if quantity != "similarity" else change < 0
-            word = ("is unchanged" if change == 0 else "grows" if grows else "shrinks")
-            what = "adaptation" if quantity == "similarity" else "gap"
+            what, word = _trend(quantity, hi.mean - lo.mean)
             out.append(f"{algorithm.upper()} {ways}-way {name}: {series}; from {min(got)} to "
                        f"{max(got)} shots the {what} {word} ("
                        f"{_verdict(hi, lo, scale=scale, unit=unit)}).")
     return out + _read_ways(summary)
+
+
+def _trend(quantity: str, change: float) -> tuple[str, str]:
+    """(what, how): the gap grows with its value; conv4's adaptation grows as its CKA falls."""
+    grows = change > 0 if quantity != "similarity" else change < 0
+    word = "is unchanged" if change == 0 else "grows" if grows else "shrinks"
+    return ("adaptation" if quantity == "similarity" else "gap"), word
 
 
 def _read_ways(summary: pd.DataFrame) -> list[str]:
@@ -331,10 +335,7 @@ def _read_ways(summary: pd.DataFrame) -> list[str]:
             hi = _quantity(part, quantity, ways=many)
             if lo is None or hi is None:
                 continue
-            change = hi.mean - lo.mean
-            grows = change > 0 if quantity != "similarity" else change < 0
-            word = ("is unchanged" if change == 0 else "grows" if grows else "shrinks")
-            what = "adaptation" if quantity == "similarity" else "gap"
+            what, word = _trend(quantity, hi.mean - lo.mean)
             inner = ({int(w): sorted(set(part.loc[part["ways"] == w, "inner"]))
                       for w in (few, many)} if "inner" in part else {})
             caveat = ("" if not inner or inner[few] == inner[many] else
