@@ -115,27 +115,35 @@ def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None =
 # then ANIL 20w5s; MAML 20w5s is for a GPU (21.7 CPU-h per 2000 steps).
 COSTLY = ("5steps", "maml-20w1s", "maml-5w10s", "anil-5w10s", "maml-5w15s", "anil-5w15s",
           "anil-20w5s", "maml-20w5s")
+# Once every question has its seed 0, the costly ones are completed one question at a time,
+# all seeds of one before the next: a question at 3 seeds draws a conclusion, two questions
+# at 2 seeds draw none (t = 12.7 at 1 degree of freedom). 10 shots first (it makes the
+# shots trend a three-point curve), then MAML 20w1s (the ways question), 15 shots, ANIL 20w5s.
+QUESTIONS = (("5w10s",), ("maml-20w1s",), ("5w15s",), ("anil-20w5s",))
 
 
-def priority(run: StudyRun) -> tuple[int, int, int, str]:
+def priority(run: StudyRun) -> tuple[int, int, int, int, str]:
     """Queue order: every cheap question answered once (seed 0, headline seeds first), then
     more seeds of the 5w1s questions (Table 5, the conv4 conditions, interpolation); then the
     costly conditions that the conv4 investigation needs (5 inner steps at seed 0, then its
     seeds 1-2, so that it reaches a conclusion; MAML 20w1s at seed 0), more seeds of the 5- and
-    20-way medium-shot runs, seed 0 of 10 and 15 shots and of ANIL 20w5s, and the remaining
-    seeds (and MAML 20w5s, a GPU run) last. The conv4 conditions get their seeds before
-    interpolation: with 2 seeds a t-interval has 1 degree of freedom (t = 12.7), with 3 it
-    has 2 (t = 4.3); with 1 seed a comparison draws no conclusion at all."""
+    20-way medium-shot runs, then the costly medium-shot and ways runs one question at a time
+    (``QUESTIONS``, every seed of one before the next), and MAML 20w5s, a GPU run, last. The
+    conv4 conditions get their seeds before interpolation: with 2 seeds a t-interval has 1
+    degree of freedom (t = 12.7), with 3 it has 2 (t = 4.3); with 1 seed a comparison draws
+    no conclusion at all."""
     seed, name = run.config.seed, run.name
     costly = next((rank for rank, part in enumerate(COSTLY) if part in name), None)
+    question = next((rank for rank, parts in enumerate(QUESTIONS)
+                     if any(part in name for part in parts)), -1)
     if "seeds" in run.groups:
         tier = 0
-    elif costly is not None and costly <= 1:  # 5 inner steps, MAML 20w1s
-        tier = 5 if seed == 0 else (6 if costly == 0 else 9)
+    elif costly == 0 or (costly == 1 and seed == 0):  # 5 inner steps; MAML 20w1s at seed 0
+        tier = 5 if seed == 0 else 6
     elif "maml-20w5s" in name:  # 21.7 CPU-h per 2000 steps: analysis/gpu_study_20way.sh
         tier = 10
     elif costly is not None:
-        tier = 8 if seed == 0 else 9
+        tier = 8
     elif seed == 0:
         tier = 1
     elif "regimes" in run.groups:
@@ -146,7 +154,7 @@ def priority(run: StudyRun) -> tuple[int, int, int, str]:
         tier = 7
     else:
         tier = 4
-    return tier, seed, -1 if costly is None else costly, name
+    return tier, question if tier == 8 else -1, seed, -1 if costly is None else costly, name
 
 
 def claim_in_order(runs: list[StudyRun], root: Path):

@@ -24,7 +24,8 @@ def learn2learn_modules() -> tuple[types.ModuleType, types.ModuleType]:
     spec = importlib.util.find_spec("learn2learn")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit(
-            "learn2learn is not installed; see benchmarks/README.md (bash benchmarks/setup_peers.sh)"
+            "learn2learn is not installed; see benchmarks/README.md "
+            "(bash benchmarks/setup_peers.sh)"
         )
     root = Path(next(iter(spec.submodule_search_locations)))
     version = (root / "_version.py").read_text()

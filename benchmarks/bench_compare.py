@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tasks", type=int, default=600)
     parser.add_argument("--chunk", type=int, default=50)
-    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/omniglot_5w1s_maml.pt"))
+    parser.add_argument("--checkpoint", type=Path,
+                        default=Path("checkpoints/omniglot_5w1s_maml.pt"))
     parser.add_argument("--svcca", type=Path,
                         default=Path(os.environ.get("SVCCA_DIR", "benchmarks/.peers/svcca")))
     parser.add_argument("--data", default=os.environ.get("REPSIM_TEST_DATA", "/work/shared/data"))

@@ -121,22 +121,28 @@ def tiny_pair(cca_core, pw, reps: int, netrep=None) -> list[dict]:
     return rows
 
 
+def _cka_cases(x, y, debiased: bool, anatome, ckatorch, netrep) -> dict:
+    """One CKA per implementation on the same pair (numpy x, y; torch copies for the peers)."""
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    cases = {
+        "repsim (numpy input)": lambda: cka(x, y, debiased=debiased).value,
+        "repsim (torch input)": lambda: cka(tx, ty, debiased=debiased).value,
+        "ckatorch": lambda: float(ckatorch.cka_base(tx, ty, unbiased=debiased)),
+        "anatome": lambda: 1.0 - float(anatome.linear_cka_distance(tx, ty, debiased)),
+    }
+    if not debiased:
+        cases["numpy (Kornblith)"] = lambda: numpy_cka(x, y)
+        if netrep is not None:  # biased CKA only
+            cases["netrep"] = lambda: float(np.cos(netrep.LinearCKA().score(x, y)))
+    return cases
+
+
 def cka_peers(anatome, ckatorch, reps: int, netrep=None) -> list[dict]:
     rows = []
     for n, d in CKA_SHAPES:
         x, y = relu_pair(n, d)
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
         for debiased in (False, True):
-            cases = {
-                "repsim (numpy input)": lambda: cka(x, y, debiased=debiased).value,
-                "repsim (torch input)": lambda: cka(tx, ty, debiased=debiased).value,
-                "ckatorch": lambda: float(ckatorch.cka_base(tx, ty, unbiased=debiased)),
-                "anatome": lambda: 1.0 - float(anatome.linear_cka_distance(tx, ty, debiased)),
-            }
-            if not debiased:
-                cases["numpy (Kornblith)"] = lambda: numpy_cka(x, y)
-                if netrep is not None:  # biased CKA only
-                    cases["netrep"] = lambda: float(np.cos(netrep.LinearCKA().score(x, y)))
+            cases = _cka_cases(x, y, debiased, anatome, ckatorch, netrep)
             values = {k: f() for k, f in cases.items()}
             ref = values["repsim (numpy input)"]
             block = max(1, int(2e5 // (n * d + n * n // 8)))

@@ -27,6 +27,7 @@ one (float32, relative 1e-4) on the same weights and episodes.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -84,7 +85,7 @@ def time_train(config, data, seconds) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         train(run, out_dir=tmp, data_dir=data, device="cuda", progress=False,
               max_seconds=seconds, on_step=on_step)
-    gaps = [b - a for a, b in zip(stamps[1:-1], stamps[2:-1], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps[1:-1])]
     return {"iterations": len(stamps), "per_minute": per_minute(gaps)}
 
 

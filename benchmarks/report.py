@@ -39,7 +39,8 @@ def meta_section(runs: list[dict]) -> list[str]:
              "steps of (learn2learn iteration / the repsim step just before it), the figure "
              "least moved by load changing during the run. The goal is judged on the lower "
              "of the two.", "",
-             "| algorithm | threads | repsim ms | learn2learn ms | speed-up | paired | goal | steps |",
+             "| algorithm | threads | repsim ms | learn2learn ms | speed-up | paired | goal "
+             "| steps |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     goals = {"maml": 1.5, "anil": 2.0}
     for run in runs:
@@ -73,7 +74,7 @@ def compare_section(runs: list[dict]) -> list[str]:
         diffs = ", ".join(f"{m} {d:.1e}" for m, d in run["max_abs_diff"].items())
         lines.append(f"- {_env(run['env'])}; largest |repsim − google| over all tasks and "
                      f"layers: {diffs}")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def similarity_section(runs: list[dict]) -> list[str]:
@@ -103,7 +104,7 @@ def similarity_section(runs: list[dict]) -> list[str]:
         else:
             lines += [f"- tiny pair: {_env(parts['tiny_pair'])}",
                       f"- linear CKA: {_env(parts['cka'])}"]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def main() -> None:
