@@ -161,16 +161,18 @@ def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Pat
         frz = _freezing_rows(frz)
         frz["regime"] = frz["run"].map({r.name: regime_name(r.config) for r in runs})
         emit("interpolation_freezing", frz, ["regime", "n_frozen"], "accuracy")
-    for group, by in (("shots", ["algorithm", "ways", "shots", "inner", "quantity", "layer",
-                                 "measure"]),
-                      ("conv4", ["condition", "quantity", "layer", "measure"])):
+    # The setting and training inner loop ride along as keys (constant within a group of
+    # rows): 20-way trains with 5 steps at lr 0.1, 5-way with 1 at 0.4, and the shots reading
+    # looks among the conv4 conditions for a 5-way run trained with 20-way's inner loop.
+    setting = ["algorithm", "ways", "shots", "inner"]
+    for group, by in (("shots", [*setting, "quantity", "layer", "measure"]),
+                      ("conv4", ["condition", *setting, "quantity", "layer", "measure"])):
         frame = _read_all(root, runs, "profile", group)
         if not frame.empty:
             frame = frame[(frame["quantity"] != "similarity") | (frame["measure"] == "cka")]
-            if group == "shots":  # 20-way trains with 5 steps at lr 0.1, 5-way with 1 at 0.4
-                frame = frame.assign(inner=[f"{int(n)} x lr {lr:g}" for n, lr in
-                                            zip(frame["inner_steps_train"], frame["inner_lr"],
-                                                strict=True)])
+            frame = frame.assign(inner=[f"{int(n)} x lr {lr:g}" for n, lr in
+                                        zip(frame["inner_steps_train"], frame["inner_lr"],
+                                            strict=True)])
             emit(group, frame, by, "value")
     return files
 

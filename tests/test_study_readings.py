@@ -139,6 +139,30 @@ def test_shots_reading_compares_ways_at_equal_shots():
     assert "different inner loops" not in " ".join(read_shots(same))
 
 
+def test_ways_reading_holds_the_inner_loop_with_a_matching_conv4_condition():
+    rows = [_row(g, algorithm="maml", ways=w, shots=1, inner=i, quantity="head_only_gap",
+                 layer=None, measure=None)
+            for w, i, g in ((5, "1 x lr 0.4", [0.50, 0.52, 0.54]),
+                            (20, "5 x lr 0.1", [0.70, 0.72, 0.74]))]
+    conditions = pd.DataFrame([
+        _row(g, condition=c, algorithm="maml", ways=5, shots=1, inner=i,
+             quantity="head_only_gap", layer=None, measure=None)
+        for c, i, g in (("baseline", "1 x lr 0.4", [0.50, 0.52, 0.54]),
+                        ("5 steps, lr 0.1", "5 x lr 0.1", [0.62, 0.64, 0.66]))])
+    text = " ".join(read_shots(pd.DataFrame(rows), conditions))
+    # Welch: difference 8.0 points, se = sqrt(2 * 2.0**2 / 3), 4 degrees of freedom
+    half = stats.t.ppf(0.975, 4) * math.sqrt(2 * 2.0**2 / 3)
+    assert ('Same inner loop (5 x lr 0.1): MAML 5-way 1-shot trained with it (the conv4 '
+            'condition "5 steps, lr 0.1") has head-only gap 64.0 ± 2.0 points (n=3) against '
+            "20-way's 72.0 ± 2.0 points (n=3); with the inner loop held, from 5 to 20 ways the "
+            f"gap grows (difference +8.0 points, 95% CI over seeds [{8 - half:+.1f}, "
+            f"{8 + half:+.1f}]: separated by the seeds)") in text
+    assert text.count("Same inner loop") == 1  # the baseline (other inner loop) is not used
+    assert "Same inner loop" not in " ".join(read_shots(pd.DataFrame(rows)))
+    other = conditions.assign(shots=5)  # a condition at other shots does not match
+    assert "Same inner loop" not in " ".join(read_shots(pd.DataFrame(rows), other))
+
+
 def test_seeds_between_and_regimes_readings():
     seeds = pd.DataFrame([
         _row([0.55, 0.60, 0.65], regime="MAML", quantity="head_only_gap", layer=None,

@@ -285,8 +285,12 @@ _NAMES = {"head_only_gap": ("head-only gap", 100.0, " points", " points"),
           "accuracy": ("accuracy (full inner loop)", 100.0, " points", "%")}
 
 
-def read_shots(summary: pd.DataFrame) -> list[str]:
-    """Medium shot: does the head-only gap (and conv4 adaptation) shrink as shots grow?"""
+def read_shots(summary: pd.DataFrame, conditions: pd.DataFrame | None = None) -> list[str]:
+    """Medium shot: does the head-only gap (and conv4 adaptation) shrink as shots grow?
+
+    ``conditions`` (the conv4 summary, optional) supplies runs trained with another inner
+    loop: where 5- and 20-way train different inner loops, a fewer-ways run trained with the
+    many-ways inner loop separates ways from inner loop."""
     out = []
     lines = sorted(set(zip(summary["algorithm"], summary["ways"], strict=True)))
     for algorithm, ways in lines:
@@ -310,7 +314,7 @@ def read_shots(summary: pd.DataFrame) -> list[str]:
             out.append(f"{algorithm.upper()} {ways}-way {name}: {series}; from {min(got)} to "
                        f"{max(got)} shots the {what} {word} ("
                        f"{_verdict(hi, lo, scale=scale, unit=unit)}).")
-    return out + _read_ways(summary)
+    return out + _read_ways(summary, conditions)
 
 
 def _trend(quantity: str, change: float) -> tuple[str, str]:
@@ -320,9 +324,10 @@ def _trend(quantity: str, change: float) -> tuple[str, str]:
     return ("adaptation" if quantity == "similarity" else "gap"), word
 
 
-def _read_ways(summary: pd.DataFrame) -> list[str]:
+def _read_ways(summary: pd.DataFrame, conditions: pd.DataFrame | None = None) -> list[str]:
     """At equal shots, the most ways against the fewest: does the gap (and conv4's
-    adaptation) grow with ways?"""
+    adaptation) grow with ways? Where the two train different inner loops, also against a
+    fewer-ways run of ``conditions`` trained with the many-ways inner loop, if there is one."""
     out = []
     for (algorithm, shots), part in summary.groupby(["algorithm", "shots"], sort=True):
         ways = sorted({int(w) for w in part["ways"]})
@@ -347,7 +352,38 @@ def _read_ways(summary: pd.DataFrame) -> list[str]:
                        f"{hi.text(scale, _digits(scale), value_unit)}; from {few} to {many} "
                        f"ways the {what} {word} ({_verdict(hi, lo, scale=scale, unit=unit)})."
                        + caveat)
+            if caveat and len(inner[many]) == 1:
+                out += _read_ways_matched(conditions, quantity, hi, algorithm=algorithm,
+                                          ways=few, shots=shots, inner=inner[many][0],
+                                          many=many)
     return out
+
+
+def _read_ways_matched(conditions: pd.DataFrame | None, quantity: str, hi: Stat, *,
+                       algorithm: str, ways: int, shots: int, inner: str, many: int
+                       ) -> list[str]:
+    """The many-ways runs against a fewer-ways condition trained with their inner loop."""
+    keys = ("algorithm", "ways", "shots", "inner", "condition")
+    if conditions is None or not set(keys) <= set(conditions):
+        return []
+    match = conditions[(conditions["algorithm"] == algorithm) & (conditions["ways"] == ways)
+                       & (conditions["shots"] == shots) & (conditions["inner"] == inner)]
+    out = []
+    name, scale, unit, value_unit = _NAMES[quantity]
+    for cond in dict.fromkeys(match["condition"]):
+        lo = _quantity(match, quantity, condition=cond)
+        if lo is None:
+            continue
+        what, word = _trend(quantity, hi.mean - lo.mean)
+        out.append(f"Same inner loop ({inner}): {algorithm.upper()} {ways}-way {shots}-shot "
+                   f"trained with it (the conv4 condition \"{cond}\") has {name} "
+                   f"{lo.text(scale, _digits(scale), value_unit)} against {many}-way's "
+                   f"{hi.text(scale, _digits(scale), value_unit)}; with the inner loop held, "
+                   f"from {ways} to {many} ways the {what} {word} "
+                   f"({_verdict(hi, lo, scale=scale, unit=unit)}).")
+    return out
+
+
 
 
 _STEPS_CONDITION = re.compile(r"^(\d+) (?:inner )?steps, lr ([\d.]+)$")

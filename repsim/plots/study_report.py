@@ -152,7 +152,7 @@ def _readings(question: str, t: dict[str, pd.DataFrame | None]) -> list[str]:
                                     t["interpolation_similarity_summary"],
                                     t["interpolation_freezing_summary"])
     if question == "shots":
-        return R.read_shots(t["shots_summary"])
+        return R.read_shots(t["shots_summary"], t.get("conv4_summary"))
     return R.read_conv4(t["conv4_summary"])
 
 
