@@ -107,6 +107,9 @@ def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None =
     add(_run("maml-5w1s-lr0.1", ("conv4",), short, "inner lr 0.1", inner=InnerLoop(1, 0.1)))
     add(_run("maml-5w1s-5steps", ("conv4",), short, "5 steps, lr 0.1",
              inner=InnerLoop(5, 0.1), test_inner_steps=5))
+    # The 10- and 15-shot runs train 8 tasks per step, the 1-shot baseline 32: this run holds
+    # the meta-batch (tasks seen) when the shots reading compares 1 with 10-15 shots.
+    add(_run("maml-5w1s-mb8", ("conv4",), short, "meta-batch 8", meta_batch=8))
     return list(runs.values())
 
 

@@ -161,10 +161,12 @@ def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Pat
         frz = _freezing_rows(frz)
         frz["regime"] = frz["run"].map({r.name: regime_name(r.config) for r in runs})
         emit("interpolation_freezing", frz, ["regime", "n_frozen"], "accuracy")
-    # The setting and training inner loop ride along as keys (constant within a group of
-    # rows): 20-way trains with 5 steps at lr 0.1, 5-way with 1 at 0.4, and the shots reading
-    # looks among the conv4 conditions for a 5-way run trained with 20-way's inner loop.
-    setting = ["algorithm", "ways", "shots", "inner"]
+    # The setting, training inner loop and meta-batch ride along as keys (constant within a
+    # group of rows): 20-way trains with 5 steps at lr 0.1, 5-way with 1 at 0.4; 10-15 shots
+    # train 8 tasks per step, 1 shot 32. The shots reading names these differences and looks
+    # among the conv4 conditions for a run that holds one of them.
+    setting = ["algorithm", "ways", "shots", "inner", "meta_batch"]
+    meta_batch = {r.name: r.config.meta_batch for r in runs}
     for group, by in (("shots", [*setting, "quantity", "layer", "measure"]),
                       ("conv4", ["condition", *setting, "quantity", "layer", "measure"])):
         frame = _read_all(root, runs, "profile", group)
@@ -172,7 +174,8 @@ def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Pat
             frame = frame[(frame["quantity"] != "similarity") | (frame["measure"] == "cka")]
             frame = frame.assign(inner=[f"{int(n)} x lr {lr:g}" for n, lr in
                                         zip(frame["inner_steps_train"], frame["inner_lr"],
-                                            strict=True)])
+                                            strict=True)],
+                                 meta_batch=frame["run"].map(meta_batch))
             emit(group, frame, by, "value")
     return files
 

@@ -140,27 +140,56 @@ def test_shots_reading_compares_ways_at_equal_shots():
 
 
 def test_ways_reading_holds_the_inner_loop_with_a_matching_conv4_condition():
-    rows = [_row(g, algorithm="maml", ways=w, shots=1, inner=i, quantity="head_only_gap",
-                 layer=None, measure=None)
-            for w, i, g in ((5, "1 x lr 0.4", [0.50, 0.52, 0.54]),
-                            (20, "5 x lr 0.1", [0.70, 0.72, 0.74]))]
+    rows = [_row(g, algorithm="maml", ways=w, shots=1, inner=i, meta_batch=b,
+                 quantity="head_only_gap", layer=None, measure=None)
+            for w, i, b, g in ((5, "1 x lr 0.4", 32, [0.50, 0.52, 0.54]),
+                               (20, "5 x lr 0.1", 16, [0.70, 0.72, 0.74]))]
     conditions = pd.DataFrame([
-        _row(g, condition=c, algorithm="maml", ways=5, shots=1, inner=i,
+        _row(g, condition=c, algorithm="maml", ways=5, shots=1, inner=i, meta_batch=b,
              quantity="head_only_gap", layer=None, measure=None)
-        for c, i, g in (("baseline", "1 x lr 0.4", [0.50, 0.52, 0.54]),
-                        ("5 steps, lr 0.1", "5 x lr 0.1", [0.62, 0.64, 0.66]))])
+        for c, i, b, g in (("baseline", "1 x lr 0.4", 32, [0.50, 0.52, 0.54]),
+                           ("5 steps, lr 0.1", "5 x lr 0.1", 32, [0.62, 0.64, 0.66]),
+                           ("zero head init", "1 x lr 0.4", 32, [0.20, 0.22, 0.24]))])
     text = " ".join(read_shots(pd.DataFrame(rows), conditions))
+    assert ("The two train different inner loops (5-way 1 x lr 0.4; 20-way 5 x lr 0.1) and "
+            "meta-batches (5-way 32 tasks per step; 20-way 16 tasks per step), so this is ways, "
+            "inner loop and meta-batch together.") in text
     # Welch: difference 8.0 points, se = sqrt(2 * 2.0**2 / 3), 4 degrees of freedom
     half = stats.t.ppf(0.975, 4) * math.sqrt(2 * 2.0**2 / 3)
-    assert ('Same inner loop (5 x lr 0.1): MAML 5-way 1-shot trained with it (the conv4 '
-            'condition "5 steps, lr 0.1") has head-only gap 64.0 ± 2.0 points (n=3) against '
-            "20-way's 72.0 ± 2.0 points (n=3); with the inner loop held, from 5 to 20 ways the "
-            f"gap grows (difference +8.0 points, 95% CI over seeds [{8 - half:+.1f}, "
-            f"{8 + half:+.1f}]: separated by the seeds)") in text
-    assert text.count("Same inner loop") == 1  # the baseline (other inner loop) is not used
-    assert "Same inner loop" not in " ".join(read_shots(pd.DataFrame(rows)))
+    assert ("With the 20-way runs' inner loop (5 x lr 0.1): the conv4 condition "
+            '"5 steps, lr 0.1" (MAML 5-way 1-shot) has head-only gap 64.0 ± 2.0 points (n=3); '
+            "against 20-way's 72.0 ± 2.0 points (n=3), from 5 to 20 ways the gap grows "
+            f"(difference +8.0 points, 95% CI over seeds [{8 - half:+.1f}, {8 + half:+.1f}]: "
+            "separated by the seeds). Still different: meta-batches (5-way 32 tasks per step; "
+            "20-way 16 tasks per step).") in text
+    # neither the baseline nor a condition that changes something else is a held comparison
+    assert text.count("With the 20-way runs'") == 1
+    assert "With the" not in " ".join(read_shots(pd.DataFrame(rows)))
     other = conditions.assign(shots=5)  # a condition at other shots does not match
-    assert "Same inner loop" not in " ".join(read_shots(pd.DataFrame(rows), other))
+    assert "With the" not in " ".join(read_shots(pd.DataFrame(rows), other))
+
+
+def test_shots_reading_names_and_holds_the_meta_batch():
+    rows = [_row(g, algorithm="maml", ways=5, shots=k, inner="1 x lr 0.4", meta_batch=b,
+                 quantity="head_only_gap", layer=None, measure=None)
+            for k, b, g in ((1, 32, [0.50, 0.52, 0.54]), (5, 16, [0.58, 0.60, 0.62]),
+                            (15, 8, [0.66, 0.68, 0.70]))]
+    conditions = pd.DataFrame([
+        _row(g, condition=c, algorithm="maml", ways=5, shots=1, inner="1 x lr 0.4",
+             meta_batch=b, quantity="head_only_gap", layer=None, measure=None)
+        for c, b, g in (("baseline", 32, [0.50, 0.52, 0.54]),
+                        ("meta-batch 8", 8, [0.66, 0.68, 0.70]))])
+    text = " ".join(read_shots(pd.DataFrame(rows), conditions))
+    assert ("from 1 to 15 shots the gap grows (difference +16.0 points" in text
+            and "The two train different meta-batches (1-shot 32 tasks per step; 15-shot 8 "
+            "tasks per step), so this is shots and meta-batch together." in text)
+    assert ("With the 15-shot runs' meta-batch (8 tasks per step): the conv4 condition "
+            '"meta-batch 8" (MAML 5-way 1-shot) has head-only gap 68.0 ± 2.0 points (n=3); '
+            "against 15-shot's 68.0 ± 2.0 points (n=3), from 1 to 15 shots the gap is "
+            "unchanged (difference +0.0 points") in text
+    assert "Still different" not in text
+    same = pd.DataFrame(rows).assign(meta_batch=8)  # nothing differs: nothing to hold
+    assert "meta-batch" not in " ".join(read_shots(same, conditions))
 
 
 def test_seeds_between_and_regimes_readings():

@@ -285,12 +285,49 @@ _NAMES = {"head_only_gap": ("head-only gap", 100.0, " points", " points"),
           "accuracy": ("accuracy (full inner loop)", 100.0, " points", "%")}
 
 
+#: Training settings a shots or ways comparison may change besides shots or ways:
+#: column → (name, plural, unit of a value).
+_SETTINGS = {"inner": ("inner loop", "inner loops", ""),
+             "meta_batch": ("meta-batch", "meta-batches", " tasks per step")}
+
+
+def _setting(frame: pd.DataFrame, **keys: Any) -> dict[str, tuple[str, ...]]:
+    """Per training-setting column present, the values of the rows matching ``keys``."""
+    rows = frame
+    for column, value in keys.items():
+        rows = rows[rows[column] == value]
+    return {c: tuple(sorted({str(int(v)) if c == "meta_batch" else str(v)
+                             for v in rows[c].dropna()}))
+            for c in _SETTINGS if c in rows}
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _values(column: str, values: tuple[str, ...]) -> str:
+    return ", ".join(values) + _SETTINGS[column][2]
+
+
+def _caveat(dimension: str, labels: tuple[str, str], settings: tuple[dict, dict],
+            columns: Sequence[str]) -> str:
+    """The sentence naming the settings two runs differ in besides ``dimension``: "The two
+    train different inner loops (5-way …; 20-way …), so this is ways and inner loop together."
+    """
+    if not columns:
+        return ""
+    parts = [f"{_SETTINGS[c][1]} ({labels[0]} {_values(c, settings[0][c])}; {labels[1]} "
+             f"{_values(c, settings[1][c])})" for c in columns]
+    return (f" The two train different {_and(parts)}, so this is "
+            f"{_and([dimension] + [_SETTINGS[c][0] for c in columns])} together.")
+
+
 def read_shots(summary: pd.DataFrame, conditions: pd.DataFrame | None = None) -> list[str]:
     """Medium shot: does the head-only gap (and conv4 adaptation) shrink as shots grow?
 
-    ``conditions`` (the conv4 summary, optional) supplies runs trained with another inner
-    loop: where 5- and 20-way train different inner loops, a fewer-ways run trained with the
-    many-ways inner loop separates ways from inner loop."""
+    Where the runs compared also differ in a training setting (inner loop, meta-batch), the
+    reading says so, and ``conditions`` (the conv4 summary, optional) supplies a run trained
+    with the other run's setting where there is one: it holds that setting fixed."""
     out = []
     lines = sorted(set(zip(summary["algorithm"], summary["ways"], strict=True)))
     for algorithm, ways in lines:
@@ -309,11 +346,18 @@ def read_shots(summary: pd.DataFrame, conditions: pd.DataFrame | None = None) ->
                 out.append(f"{algorithm.upper()} {ways}-way {name}: {series}; one shot setting "
                            "only: no trend to read.")
                 continue
-            lo, hi = got[min(got)], got[max(got)]
+            few, many = min(got), max(got)
+            lo, hi = got[few], got[many]
             what, word = _trend(quantity, hi.mean - lo.mean)
-            out.append(f"{algorithm.upper()} {ways}-way {name}: {series}; from {min(got)} to "
-                       f"{max(got)} shots the {what} {word} ("
-                       f"{_verdict(hi, lo, scale=scale, unit=unit)}).")
+            labels = (f"{few}-shot", f"{many}-shot")
+            settings = (_setting(part, shots=few), _setting(part, shots=many))
+            columns = [c for c in settings[0] if settings[0][c] != settings[1].get(c)]
+            out.append(f"{algorithm.upper()} {ways}-way {name}: {series}; from {few} to "
+                       f"{many} shots the {what} {word} ("
+                       f"{_verdict(hi, lo, scale=scale, unit=unit)})."
+                       + _caveat("shots", labels, settings, columns))
+            out += _held(conditions, quantity, hi, settings, columns, labels, "shots",
+                         (few, many), algorithm=algorithm, ways=ways, shots=few)
     return out + _read_ways(summary, conditions)
 
 
@@ -326,14 +370,17 @@ def _trend(quantity: str, change: float) -> tuple[str, str]:
 
 def _read_ways(summary: pd.DataFrame, conditions: pd.DataFrame | None = None) -> list[str]:
     """At equal shots, the most ways against the fewest: does the gap (and conv4's
-    adaptation) grow with ways? Where the two train different inner loops, also against a
-    fewer-ways run of ``conditions`` trained with the many-ways inner loop, if there is one."""
+    adaptation) grow with ways? Settings that differ too are named, and held where
+    ``conditions`` has a fewer-ways run trained with the many-ways setting."""
     out = []
     for (algorithm, shots), part in summary.groupby(["algorithm", "shots"], sort=True):
         ways = sorted({int(w) for w in part["ways"]})
         if len(ways) < 2:
             continue
         few, many = ways[0], ways[-1]
+        labels = (f"{few}-way", f"{many}-way")
+        settings = (_setting(part, ways=few), _setting(part, ways=many))
+        columns = [c for c in settings[0] if settings[0][c] != settings[1].get(c)]
         for quantity in ("head_only_gap", "similarity"):
             name, scale, unit, value_unit = _NAMES[quantity]
             lo = _quantity(part, quantity, ways=few)
@@ -341,49 +388,55 @@ def _read_ways(summary: pd.DataFrame, conditions: pd.DataFrame | None = None) ->
             if lo is None or hi is None:
                 continue
             what, word = _trend(quantity, hi.mean - lo.mean)
-            inner = ({int(w): sorted(set(part.loc[part["ways"] == w, "inner"]))
-                      for w in (few, many)} if "inner" in part else {})
-            caveat = ("" if not inner or inner[few] == inner[many] else
-                      f" The two train different inner loops ({few}-way "
-                      f"{', '.join(inner[few])}; {many}-way {', '.join(inner[many])}), so this "
-                      "is ways and inner loop together.")
             out.append(f"{algorithm.upper()} {shots}-shot {name}: {few}-way "
                        f"{lo.text(scale, _digits(scale), value_unit)}, {many}-way "
                        f"{hi.text(scale, _digits(scale), value_unit)}; from {few} to {many} "
                        f"ways the {what} {word} ({_verdict(hi, lo, scale=scale, unit=unit)})."
-                       + caveat)
-            if caveat and len(inner[many]) == 1:
-                out += _read_ways_matched(conditions, quantity, hi, algorithm=algorithm,
-                                          ways=few, shots=shots, inner=inner[many][0],
-                                          many=many)
+                       + _caveat("ways", labels, settings, columns))
+            out += _held(conditions, quantity, hi, settings, columns, labels, "ways",
+                         (few, many), algorithm=algorithm, ways=few, shots=shots)
     return out
 
 
-def _read_ways_matched(conditions: pd.DataFrame | None, quantity: str, hi: Stat, *,
-                       algorithm: str, ways: int, shots: int, inner: str, many: int
-                       ) -> list[str]:
-    """The many-ways runs against a fewer-ways condition trained with their inner loop."""
-    keys = ("algorithm", "ways", "shots", "inner", "condition")
-    if conditions is None or not set(keys) <= set(conditions):
+def _held(conditions: pd.DataFrame | None, quantity: str, hi: Stat,
+          settings: tuple[dict, dict], columns: Sequence[str], labels: tuple[str, str],
+          dimension: str, span: tuple[int, int], **setting: Any) -> list[str]:
+    """The many-ways (most-shots) runs against a condition at the fewer-ways (fewest-shots)
+    setting that was trained with their inner loop or meta-batch: that setting held fixed.
+    A condition qualifies when it takes the other run's value of at least one differing
+    setting and keeps the low run's value of every other one (conditions change one factor)."""
+    if conditions is None or not columns or not {"condition", *setting, *columns} <= set(
+            conditions):
         return []
-    match = conditions[(conditions["algorithm"] == algorithm) & (conditions["ways"] == ways)
-                       & (conditions["shots"] == shots) & (conditions["inner"] == inner)]
-    out = []
+    rows = conditions
+    for column, value in setting.items():
+        rows = rows[rows[column] == value]
+    low, high = settings
     name, scale, unit, value_unit = _NAMES[quantity]
-    for cond in dict.fromkeys(match["condition"]):
-        lo = _quantity(match, quantity, condition=cond)
+    out = []
+    for cond in dict.fromkeys(rows["condition"]):
+        own = _setting(rows, condition=cond)
+        held = [c for c in columns if own.get(c) == high[c]]
+        if not held or any(own.get(c) != low[c] for c in low if c not in held):
+            continue
+        lo = _quantity(rows, quantity, condition=cond)
         if lo is None:
             continue
         what, word = _trend(quantity, hi.mean - lo.mean)
-        out.append(f"Same inner loop ({inner}): {algorithm.upper()} {ways}-way {shots}-shot "
-                   f"trained with it (the conv4 condition \"{cond}\") has {name} "
-                   f"{lo.text(scale, _digits(scale), value_unit)} against {many}-way's "
-                   f"{hi.text(scale, _digits(scale), value_unit)}; with the inner loop held, "
-                   f"from {ways} to {many} ways the {what} {word} "
-                   f"({_verdict(hi, lo, scale=scale, unit=unit)}).")
+        kept = _and([f"{_SETTINGS[c][0]} ({_values(c, high[c])})" for c in held])
+        rest = [c for c in columns if c not in held]
+        text = (f"With the {labels[1]} runs' {kept}: the conv4 condition \"{cond}\" "
+                f"({setting['algorithm'].upper()} {setting['ways']}-way {setting['shots']}-shot) "
+                f"has {name} {lo.text(scale, _digits(scale), value_unit)}; against "
+                f"{labels[1]}'s {hi.text(scale, _digits(scale), value_unit)}, from {span[0]} to "
+                f"{span[1]} {dimension} the {what} {word} "
+                f"({_verdict(hi, lo, scale=scale, unit=unit)}).")
+        if rest:
+            text += " Still different: " + _and(
+                [f"{_SETTINGS[c][1]} ({labels[0]} {_values(c, own[c])}; {labels[1]} "
+                 f"{_values(c, high[c])})" for c in rest]) + "."
+        out.append(text)
     return out
-
-
 
 
 _STEPS_CONDITION = re.compile(r"^(\d+) (?:inner )?steps, lr ([\d.]+)$")
