@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,15 +131,33 @@ def discover_runs(root: str | Path) -> list[StudyRun]:
             runs[key] = dataclasses.replace(runs[key], config=cfg)
         else:
             found.append(StudyRun(key[0], cfg, _recorded_groups(path.parent)))
+    # A run folder the plan does not know (added to the grid since the plan was written) is
+    # labelled against the plan's baseline when there is one, else against its fellows.
     conv4 = [r for r in found if "conv4" in r.groups]
-    reference = _reference([r.config for r in {r.name: r for r in conv4}.values()])
+    planned = [r.config for r in runs.values() if r.condition == "baseline"]
+    reference = (planned[0] if planned else
+                 _reference([r.config for r in {r.name: r for r in conv4}.values()]))
     for run in found:
         if run in conv4 and reference is not None:
             run = dataclasses.replace(run, condition=condition_label(run.config, reference))
         runs[(run.name, run.config.seed)] = run
+    _check_conditions(runs.values())
     # the baseline first: tables and figures list conditions in the order of the runs
     return sorted(runs.values(), key=lambda r: (r.condition != "baseline", r.name,
                                                 r.config.seed))
+
+
+def _check_conditions(runs: Iterable[StudyRun]) -> None:
+    """One condition label, one run: two runs under one label would pool their seeds."""
+    owner: dict[str, str] = {}
+    for run in runs:
+        if "conv4" not in run.groups or not run.condition:
+            continue
+        first = owner.setdefault(run.condition, run.name)
+        if first != run.name:
+            raise ValueError(f"study runs {first!r} and {run.name!r} share the condition label "
+                             f"{run.condition!r}; their seeds would be pooled. Give each its "
+                             "own label in the plan (study.json).")
 
 
 def run_status(root: str | Path, run: StudyRun) -> str:

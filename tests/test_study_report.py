@@ -154,6 +154,21 @@ def test_a_partial_study_without_plan_reads_its_folders(study_root, tmp_path):
         "trained, not analysed"
 
 
+def test_a_run_added_since_the_plan_is_labelled_against_the_plans_baseline(study_root,
+                                                                             tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(study_root, root)
+    write_plan(root, [r for r in _plan() if r.name != "flat"])  # "flat" unknown to the plan
+    runs = {(r.name, r.config.seed): r for r in discover_runs(root)}
+    assert runs[("flat", 0)].condition == "head_input=flatten"  # not a second "baseline"
+    assert runs[("maml", 0)].condition == "baseline"
+    clash = [dataclasses.replace(r, condition="baseline") if r.name == "flat" else r
+             for r in _plan()]
+    write_plan(root, clash)
+    with pytest.raises(ValueError, match="share the condition label 'baseline'"):
+        discover_runs(root)
+
+
 def test_the_trained_config_wins_over_a_plan_with_other_steps(study_root, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(study_root, root)

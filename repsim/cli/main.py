@@ -15,10 +15,12 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-try:  # recent typer vendors click as typer._click
+try:  # recent typer vendors click as typer._click, with Abort in typer.exceptions
     from typer import _click as click
+    from typer.exceptions import Abort
 except ImportError:  # pragma: no cover - older typer uses click itself
     import click
+    from click.exceptions import Abort
 from typer.core import TyperCommand, TyperGroup
 from typer.models import DefaultPlaceholder
 
@@ -60,7 +62,7 @@ class _Group(TyperGroup):
                 highlight=False, soft_wrap=True,
             )
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except Abort:
             err_console.print("aborted", highlight=False)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)

@@ -276,6 +276,11 @@ def conditions(summary: pd.DataFrame, *, quantities: Sequence[str] | None = None
     Figure
     """
     _require(summary, ["condition", "quantity"], "conditions")
+    twice = summary.duplicated(["condition", "quantity"], keep=False)
+    if twice.any():  # one bar per condition: two runs under one label cannot be drawn
+        names = sorted(set(summary.loc[twice, "condition"]))
+        raise ValueError(f"conditions: {names} have several rows per quantity (one layer and "
+                         "measure per quantity, one run per condition label)")
     order = list(dict.fromkeys(summary["condition"]))
     quantities = list(quantities or dict.fromkeys(summary["quantity"]))
     fig = Figure(figsize=(1.0 + (1.2 + 0.55 * len(order)) * len(quantities), 3.6),
