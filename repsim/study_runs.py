@@ -94,15 +94,29 @@ def analyse_run(run: StudyRun, root: str | Path, *, data_dir: str | Path | None 
     if "interpolation" in run.groups:
         jobs.append(("ablate", lambda: ablate(ckpt, tasks=run.tasks, data_dir=data_dir,
                                               device=device)))
+    step = _step(ckpt)
     for stem, job in jobs:
         path = out / f"{stem}.json"
-        if not path.exists():
+        if not path.exists() or _analysed_step(path) not in (None, step):
+            # absent, or computed from an earlier checkpoint: a run capped for compute
+            # (``--steps``) and later trained further is analysed again at its new end
             frame = job()
             write_table(frame, path, manifest={**run_manifest(seed=run.config.seed),
                                                "run": run.name, "groups": list(run.groups),
                                                **frame.attrs.get("manifest", {})})
         files[stem] = path
     return files
+
+
+def _step(ckpt: Path) -> int:
+    return int(ckpt.stem.split("_")[-1])
+
+
+def _analysed_step(path: Path) -> int | None:
+    """The checkpoint step an analysis file was computed from (None: not recorded)."""
+    frame = read_table(path)[0]
+    steps = {int(s) for s in frame["step"].dropna()} if "step" in frame else set()
+    return steps.pop() if len(steps) == 1 else None
 
 
 def _read_all(root: Path, runs: Sequence[StudyRun], stem: str, group: str) -> pd.DataFrame:
@@ -261,7 +275,7 @@ def checkpoint_index(root: str | Path, runs: Sequence[StudyRun]) -> list[dict[st
         entries.append({"path": str(ckpt), "run": run.name,
                         "setting": f"{cfg.dataset} {cfg.ways}w{cfg.shots}s",
                         "algorithm": cfg.algorithm, "regime": regime_name(cfg),
-                        "seed": cfg.seed, "steps": int(ckpt.stem.split("_")[-1]),
+                        "seed": cfg.seed, "steps": _step(ckpt),
                         "groups": list(run.groups), "figures": figures})
     return entries
 

@@ -26,7 +26,15 @@ from repsim.study_report import (
     study_report,
     write_plan,
 )
-from repsim.study_runs import StudyRun, analyse_run, train_run, with_seed
+from repsim.study_runs import (
+    StudyRun,
+    analyse_run,
+    checkpoint_index,
+    final_checkpoint,
+    run_dir,
+    train_run,
+    with_seed,
+)
 
 BASE = TrainConfig(steps=2, meta_batch=2, val_tasks=4, val_every=2, checkpoint_every=2)
 SMALL = {"tasks": 6, "compare_tasks": 2}
@@ -232,3 +240,25 @@ def test_figures_on_a_sweep_folder_writes_its_report(tmp_path):
     assert seeds["n_seeds"] == 2 and math.isfinite(seeds["std"])
     assert (out / "figures" / "accuracy.png").is_file()
     assert (out / "report.html").is_file()
+
+
+def test_a_run_capped_for_compute_and_trained_further_is_analysed_again(study_root, tmp_path,
+                                                                         shared_data_dir):
+    root = tmp_path / "copy"
+    shutil.copytree(study_root, root)
+    capped = next(r for r in _plan() if r.name == "maml" and r.config.seed == 0)
+    heads = run_dir(root, capped) / "analysis" / "heads.json"
+    assert set(read_table(heads)[0]["step"]) == {2}
+    untouched = (run_dir(root, capped) / "analysis" / "profile.json").stat().st_mtime_ns
+    analyse_run(capped, root, data_dir=shared_data_dir)  # same checkpoint: nothing redone
+    assert (run_dir(root, capped) / "analysis" / "profile.json").stat().st_mtime_ns == untouched
+    # the cap lifted: training resumes from step 2, and every analysis moves to step 4
+    longer = dataclasses.replace(capped, config=dataclasses.replace(capped.config, steps=4))
+    assert final_checkpoint(root, longer) is None
+    assert train_run(longer, root, data_dir=shared_data_dir).name == "step_000004.pt"
+    analyse_run(longer, root, data_dir=shared_data_dir)
+    for stem in ("heads", "profile"):
+        frame = read_table(run_dir(root, capped) / "analysis" / f"{stem}.json")[0]
+        assert set(frame["step"]) == {4}
+    entry = next(e for e in checkpoint_index(root, [longer]))
+    assert entry["steps"] == 4
