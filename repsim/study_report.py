@@ -128,7 +128,9 @@ def discover_runs(root: str | Path) -> list[StudyRun]:
             raise ValueError(f"{path} is not a repsim training config: {exc}") from None
         key = (path.parent.parent.name, cfg.seed)
         if key in runs:  # what was trained wins over the plan (e.g. its steps were changed)
-            runs[key] = dataclasses.replace(runs[key], config=cfg)
+            planned = runs[key].config.steps
+            runs[key] = dataclasses.replace(
+                runs[key], config=cfg, planned_steps=planned if planned != cfg.steps else None)
         else:
             found.append(StudyRun(key[0], cfg, _recorded_groups(path.parent)))
     # A run folder the plan does not know (added to the grid since the plan was written) is
@@ -197,7 +199,8 @@ def _runs_table(root: Path, runs: Sequence[StudyRun]) -> pd.DataFrame:
             "run": run.name, "seed": cfg.seed, "groups": ",".join(run.groups),
             "condition": run.condition, "regime": regime_name(cfg),
             "setting": f"{cfg.dataset} {cfg.ways}w{cfg.shots}s", "status": run_status(root, run),
-            "steps_target": cfg.steps, "steps_reached": done[-1][0] if done else 0,
+            "steps_target": cfg.steps, "steps_planned": run.planned_steps or cfg.steps,
+            "steps_reached": done[-1][0] if done else 0,
             "meta_batch": cfg.meta_batch,
             "inner": f"{cfg.inner.steps} x lr {cfg.inner.lr:g}" if cfg.own_head else "–",
             "images_per_step": 0 if cfg.algorithm == "random" else per_step,

@@ -45,6 +45,9 @@ class StudyRun:
     tasks: int = 600  # test tasks for the accuracies
     compare_tasks: int = 100
     compare_query: int = 15  # comparison query per class (Omniglot: shots + query <= 20)
+    # the plan's length when the run was trained to fewer steps (capped for compute with
+    # ``--steps``; resuming without the cap trains it on); None: trained as planned
+    planned_steps: int | None = None
 
 
 def run_dir(root: str | Path, run: StudyRun) -> Path:

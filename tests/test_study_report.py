@@ -185,9 +185,14 @@ def test_the_trained_config_wins_over_a_plan_with_other_steps(study_root, tmp_pa
     write_plan(root, [*longer, NOT_STARTED])
     runs = {(r.name, r.config.seed): r for r in discover_runs(root)}
     assert runs[("maml", 1)].config.steps == 2 and runs[("maml", 1)].condition == "baseline"
+    assert runs[("maml", 1)].planned_steps == 4  # trained to fewer steps than planned: said
     assert runs[("maml-5w5s", 0)].config.steps == 2  # not started: the plan's config
     assert run_status(root, runs[("flat", 0)]) == "analysed"
     assert run_status(root, runs[("maml-5w5s", 0)]) == "not started"
+    study_report(root, tmp_path / "report")
+    compute = _section((tmp_path / "report" / "report.md").read_text(), "Runs, steps and compute")
+    row = "| maml | MAML | omniglot 5w1s | 1 x lr 0.4 | 2 | 20 | 2 (capped; planned 4) |"
+    assert row in compute
 
 
 def test_between_seed_table_is_reported_next_to_the_paper(study_root, tmp_path):

@@ -199,8 +199,7 @@ def _compute(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         rows.append({"run": name, "regime": first["regime"], "setting": first["setting"],
                      "inner loop": first["inner"], "meta-batch": int(first["meta_batch"]),
                      "images/step": int(first["images_per_step"]),
-                     "steps (target)": "/".join(
-                         str(k) for k in sorted(set(part["steps_target"].astype(int)))),
+                     "steps (target)": _targets(part),
                      "steps reached per seed": ", ".join(
                          f"s{s}: {k}" for s, k in zip(part["seed"], part["steps_reached"],
                                                       strict=True)),
@@ -216,6 +215,16 @@ def _compute(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
              f"metrics.csv), device: {devices}; {int(runs['images_seen'].sum()):,} training "
              "images seen in all.")
     return pd.DataFrame(rows), total
+
+
+def _targets(part: pd.DataFrame) -> str:
+    """The run's step target(s); a target capped below the plan's says so ("120 (capped;
+    planned 1000)"): the run stopped there for compute, not by design."""
+    targets = "/".join(str(k) for k in sorted(set(part["steps_target"].astype(int))))
+    planned = sorted(set(part.get("steps_planned", part["steps_target"]).astype(int)))
+    if planned != sorted(set(part["steps_target"].astype(int))):
+        targets += f" (capped; planned {'/'.join(map(str, planned))})"
+    return targets
 
 
 def write_study_report(tables_dir: str | Path, out_dir: str | Path, *,
