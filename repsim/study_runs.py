@@ -243,7 +243,8 @@ def checkpoint_index(root: str | Path, runs: Sequence[StudyRun]) -> list[dict[st
     Each entry: ``path``, ``run``, ``setting`` (dataset ways shots), ``algorithm``, ``regime``,
     ``seed``, ``steps``, ``groups`` and ``figures``: one record per reported number with
     ``metric`` (``accuracy`` with its ``head``, or a profile ``quantity`` with ``layer`` /
-    ``measure`` / ``frozen``), ``value``, ``ci95``, ``tasks``, ``test_seed``. Anyone can
+    ``measure`` / ``frozen``), ``value``, ``ci95``, ``tasks``, ``test_seed``; a run trained to
+    fewer steps than its plan (capped for compute) adds ``planned_steps``. Anyone can
     re-evaluate a claim from the checkpoint and these settings.
     """
     from repsim.meta.tasks import TEST_SEED
@@ -279,7 +280,9 @@ def checkpoint_index(root: str | Path, runs: Sequence[StudyRun]) -> list[dict[st
                         "setting": f"{cfg.dataset} {cfg.ways}w{cfg.shots}s",
                         "algorithm": cfg.algorithm, "regime": regime_name(cfg),
                         "seed": cfg.seed, "steps": _step(ckpt),
-                        "groups": list(run.groups), "figures": figures})
+                        "groups": list(run.groups), "figures": figures,
+                        # capped for compute: the plan's length, which the run has not reached
+                        **({"planned_steps": run.planned_steps} if run.planned_steps else {})})
     return entries
 
 

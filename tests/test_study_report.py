@@ -193,6 +193,8 @@ def test_the_trained_config_wins_over_a_plan_with_other_steps(study_root, tmp_pa
     compute = _section((tmp_path / "report" / "report.md").read_text(), "Runs, steps and compute")
     row = "| maml | MAML | omniglot 5w1s | 1 x lr 0.4 | 2 | 20 | 2 (capped; planned 4) |"
     assert row in compute
+    entry = next(e for e in checkpoint_index(root, [runs[("maml", 1)]]))
+    assert entry["steps"] == 2 and entry["planned_steps"] == 4
 
 
 def test_between_seed_table_is_reported_next_to_the_paper(study_root, tmp_path):
