@@ -4,6 +4,8 @@
 #
 #   mkdir -p .gpu/data && cp -r ../shared/data/omniglot .gpu/data/      # 14 MB, git-ignored
 #   # earlier GPU progress, if any:  tar -C .gpu -xzf omniglot-study-gpu.tgz
+#   # CPU progress, e.g. the capped 100-step MAML 20w5s runs (optimizer state included):
+#   mkdir -p .gpu/omniglot-study && cp -r runs/omniglot-study/maml-20w5s-short .gpu/omniglot-study/
 #   run(command="bash analysis/gpu_study_20way.sh", carry=[".gpu"], timeout_s=540)
 #
 # Trains maml-20w5s-short (then maml-20w1s-short, when time is left) at the study's length
