@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from repsim.plots.paper import TABLE5
 from repsim.plots.style import CYCLE, layer_order, styled
@@ -232,6 +233,7 @@ def shots_and_ways(summary: pd.DataFrame, *, quantities: Sequence[str] | None = 
     axes = fig.subplots(1, len(quantities), squeeze=False)[0]
     lines = sorted(set(zip(frame["algorithm"], frame["ways"], strict=True)))
     algs = list(dict.fromkeys(a for a, _ in lines))
+    usual = _usual_steps(frame)
     for ax, quantity in zip(axes, quantities, strict=True):
         scale = _scale(quantity)
         for alg, ways in lines:
@@ -245,6 +247,7 @@ def shots_and_ways(summary: pd.DataFrame, *, quantities: Sequence[str] | None = 
                         color=CYCLE[algs.index(alg) % len(CYCLE)], label=f"{alg} {ways}-way")
             for x, vals in zip(part["shots"], part["per_seed"], strict=True):
                 _dots(ax, x, vals, scale, None)
+            _mark_fewer_steps(ax, part, scale, usual, CYCLE[algs.index(alg) % len(CYCLE)])
         label = QUANTITY_LABELS.get(quantity, quantity)
         if quantity == "similarity":
             label = f"{similarity_layer} {label}"
@@ -252,10 +255,44 @@ def shots_and_ways(summary: pd.DataFrame, *, quantities: Sequence[str] | None = 
         ax.set_ylabel(label)
         ax.set_title(label)
         ax.set_xticks(sorted(set(frame["shots"])))
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    handles, labels = axes[-1].get_legend_handles_labels()
+    if usual and any(_steps_of(v) not in ((), usual) for v in frame["steps"]):
+        handles.append(Line2D([], [], marker="o", linestyle="None", color="0.3",
+                              markerfacecolor="white"))
+        labels.append(f"open: trained fewer than {'/'.join(map(str, usual))} steps "
+                      "(annotated)")
+    axes[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"Medium-shot: does the inner loop matter more with more shots? "
                  f"({_seed_note(frame)})")
     return fig
+
+
+def _steps_of(value: Any) -> tuple[int, ...]:
+    return tuple(int(k) for k in value) if isinstance(value, (list, tuple, np.ndarray)) else ()
+
+
+def _usual_steps(frame: pd.DataFrame) -> tuple[int, ...]:
+    """The training steps most points come from (empty: the table does not say)."""
+    if "steps" not in frame:
+        return ()
+    counts = frame["steps"].map(_steps_of).value_counts()
+    counts = counts[counts.index != ()]
+    return counts.index[0] if len(counts) else ()
+
+
+def _mark_fewer_steps(ax: Axes, part: pd.DataFrame, scale: float, usual: tuple[int, ...],
+                      color: Any) -> None:
+    """A point whose runs trained for other steps than most (a run capped for compute) is
+    drawn open and labelled with its steps: a line through it joins unequal training."""
+    if not usual or "steps" not in part:
+        return
+    for x, mean, steps in zip(part["shots"], part["seed_mean"], part["steps"], strict=True):
+        steps = _steps_of(steps)
+        if steps and steps != usual:
+            ax.plot([x], [mean * scale], "o", markersize=8, color=color,
+                    markerfacecolor="white", zorder=4)
+            ax.annotate(f"{'/'.join(map(str, steps))} steps", (x, mean * scale),
+                        textcoords="offset points", xytext=(5, 5), fontsize=7, color=color)
 
 
 @styled

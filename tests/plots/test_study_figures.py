@@ -108,6 +108,16 @@ def test_shots_and_ways_and_conditions_draw_their_rows():
     assert list(gap.get_xdata()) == [1, 5, 10]
     assert list(gap.get_ydata()) == pytest.approx([11.0, 2.2, 1.1])
     _labelled(fig)
+    assert not [t for t in fig.axes[0].texts if "steps" in t.get_text()]
+    # a point from runs trained fewer steps (capped for compute) is drawn open and labelled
+    frame["steps"] = [[100] if (w, k) == (20, 5) else [1000]
+                      for w, k in zip(frame["ways"], frame["shots"], strict=True)]
+    fig = P.shots_and_ways(frame)
+    for ax in fig.axes:
+        assert [t.get_text() for t in ax.texts] == ["100 steps"]
+        assert ax.texts[0].xy == pytest.approx((5, _series(ax, "maml 20-way").get_ydata()[1]))
+    assert "open: trained fewer than 1000 steps (annotated)" in [
+        t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
     cond = _per_seed({("mean", "accuracy"): [0.99, 0.98], ("flatten", "accuracy"): [0.97, 0.96],
                       ("mean", "head_only_accuracy"): [0.4, 0.45],
                       ("flatten", "head_only_accuracy"): [0.9, 0.92]}, ["condition", "quantity"])
