@@ -128,9 +128,9 @@ def discover_runs(root: str | Path) -> list[StudyRun]:
             raise ValueError(f"{path} is not a repsim training config: {exc}") from None
         key = (path.parent.parent.name, cfg.seed)
         if key in runs:  # what was trained wins over the plan (e.g. its steps were changed)
-            planned = runs[key].config.steps
+            planned = runs[key].config.steps  # more than trained: capped for compute
             runs[key] = dataclasses.replace(
-                runs[key], config=cfg, planned_steps=planned if planned != cfg.steps else None)
+                runs[key], config=cfg, planned_steps=planned if planned > cfg.steps else None)
         else:
             found.append(StudyRun(key[0], cfg, _recorded_groups(path.parent)))
     # A run folder the plan does not know (added to the grid since the plan was written) is
