@@ -26,7 +26,7 @@ from repsim._io import atomic_write_json
 from repsim.analyses.seeds import between_seeds, seed_pairs
 from repsim.analyses.tables import write_table
 from repsim.cli._common import set_threads
-from repsim.meta import PRESETS, InnerLoop
+from repsim.meta import PRESETS, InnerLoop, TrainConfig
 from repsim.study_report import discover_runs, study_report, write_plan
 from repsim.study_runs import (
     StudyRun,
@@ -53,6 +53,21 @@ def _run(name: str, groups: tuple[str, ...], steps: int, condition: str = "", *,
          compare_query: int = 15, **changes: object) -> StudyRun:
     cfg = dataclasses.replace(BASE, steps=steps, **changes)
     return StudyRun(name, cfg, groups, condition, compare_query=compare_query)
+
+
+#: Length of the matched MAML runs: what MAML 20w5s reached on a CPU (docs/study_plan.md).
+MATCHED = 100
+
+
+def _matched(ways: int, shots: int) -> TrainConfig:
+    """MAML at ``ways``-way ``shots``-shot with the study's settings for that shape (the
+    5-way ones of the medium-shot grid, the paper's for 20-way) and ``MATCHED`` steps."""
+    if ways == 20:
+        cfg = dataclasses.replace(PRESETS[f"omniglot-20w{shots}s"], algorithm="maml")
+    else:
+        cfg = dataclasses.replace(BASE, shots=shots, query=shots,
+                                  meta_batch=32 if shots == 1 else 16)
+    return dataclasses.replace(cfg, steps=MATCHED, checkpoint_every=1000, val_every=1000)
 
 
 def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None = None,
@@ -101,6 +116,14 @@ def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None =
                                       checkpoint_every=1000, val_every=1000)
             add(StudyRun(f"{algorithm}-20w{cfg.shots}s-short", cfg, ("shots",),
                          compare_query=min(15, 20 - cfg.shots)))
+    # MAML 20w5s costs 30 CPU-s a step, so on a CPU it is capped (--steps) far short of the
+    # study's length. These MAML runs have the capped length (their name says it; --steps
+    # leaves them alone), so the shots and ways readings compare 20w5s with 1-shot and 5-way
+    # runs trained as long, not with 1000-step runs.
+    for ways, shots in ((5, 1), (5, 5), (20, 1)):
+        cfg = _matched(ways, shots)
+        add(StudyRun(f"maml-{ways}w{shots}s-{MATCHED}", cfg, ("shots",),
+                     compare_query=min(15, 20 - shots)))
     add(_run("maml-5w1s-flatten", ("conv4",), short, "flatten before head",
              head_input="flatten"))
     add(_run("maml-5w1s-zerohead", ("conv4",), short, "zero head init", head_init="zeros"))

@@ -182,9 +182,11 @@ def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Pat
     # group of rows): 20-way trains with 5 steps at lr 0.1, 5-way with 1 at 0.4; 10-15 shots
     # train 8 tasks per step, 1 shot 32. The shots reading names these differences and looks
     # among the conv4 conditions for a run that holds one of them.
+    # The shots summary is keyed by the steps each run trained too (``train_steps``): a run
+    # capped for compute is read with runs of its own length, never pooled with longer ones.
     setting = ["algorithm", "ways", "shots", "inner", "meta_batch"]
     meta_batch = {r.name: r.config.meta_batch for r in runs}
-    for group, by in (("shots", [*setting, "quantity", "layer", "measure"]),
+    for group, by in (("shots", [*setting, "train_steps", "quantity", "layer", "measure"]),
                       ("conv4", ["condition", *setting, "quantity", "layer", "measure"])):
         frame = _read_all(root, runs, "profile", group)
         if not frame.empty:
@@ -192,7 +194,8 @@ def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Pat
             frame = frame.assign(inner=[f"{int(n)} x lr {lr:g}" for n, lr in
                                         zip(frame["inner_steps_train"], frame["inner_lr"],
                                             strict=True)],
-                                 meta_batch=frame["run"].map(meta_batch))
+                                 meta_batch=frame["run"].map(meta_batch),
+                                 train_steps=frame["step"].astype(int))
             emit(group, frame, by, "value")
     return files
 

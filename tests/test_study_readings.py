@@ -192,6 +192,39 @@ def test_shots_reading_names_and_holds_the_meta_batch():
     assert "meta-batch" not in " ".join(read_shots(same, conditions))
 
 
+def test_shots_reading_reads_each_training_length_apart():
+    """A run capped for compute (100 steps) is read against runs of its own length; the
+    conditions it may hold with are those of its length too."""
+    def gap(ways, shots, steps, values, meta_batch=16):
+        return _row(values, algorithm="maml", ways=ways, shots=shots, inner="5 x lr 0.1",
+                    meta_batch=meta_batch, train_steps=steps, steps=[steps],
+                    quantity="head_only_gap", layer=None, measure=None)
+
+    rows = [gap(20, 1, 1000, [0.74, 0.76, 0.78]),
+            gap(20, 1, 100, [0.40, 0.42, 0.44]), gap(20, 5, 100, [0.60, 0.62, 0.64])]
+    conditions = pd.DataFrame([
+        _row(v, condition=c, algorithm="maml", ways=20, shots=1, inner="5 x lr 0.1",
+             meta_batch=b, steps=[1000], quantity="head_only_gap", layer=None, measure=None)
+        for c, b, v in (("baseline", 16, [0.74, 0.76, 0.78]), ("mb 32", 32, [0.10, 0.12, 0.14]))])
+    lines = read_shots(pd.DataFrame(rows))
+    assert lines[0].startswith("At 1000 training steps: MAML 20-way head-only gap: 1 shot 76.0")
+    assert "one shot setting only" in lines[0]
+    text = " ".join(lines)
+    assert ("At 100 training steps: MAML 20-way head-only gap: 1 shot 42.0 ± 2.0 points (n=3), "
+            "5 shots 62.0 ± 2.0 points (n=3); from 1 to 5 shots the gap grows (difference "
+            "+20.0 points") in text
+    assert "careful" not in text  # never compared across lengths
+    assert "76.0" not in text.split("At 100 training steps:")[1]
+    # a 5-shot run at 32 tasks per step: the 1000-step condition "mb 32" is not its length
+    rows[2] = gap(20, 5, 100, [0.60, 0.62, 0.64], meta_batch=32)
+    text = " ".join(read_shots(pd.DataFrame(rows), conditions))
+    assert "different meta-batches" in text and "With the" not in text
+    at_100 = conditions.assign(steps=[[100], [100]])
+    assert 'the conv4 condition "mb 32"' in " ".join(read_shots(pd.DataFrame(rows), at_100))
+    # one length only: read as before, without the prefix
+    assert not read_shots(pd.DataFrame(rows[1:]))[0].startswith("At ")
+
+
 def test_seeds_between_and_regimes_readings():
     seeds = pd.DataFrame([
         _row([0.55, 0.60, 0.65], regime="MAML", quantity="head_only_gap", layer=None,

@@ -327,7 +327,24 @@ def read_shots(summary: pd.DataFrame, conditions: pd.DataFrame | None = None) ->
 
     Where the runs compared also differ in a training setting (inner loop, meta-batch), the
     reading says so, and ``conditions`` (the conv4 summary, optional) supplies a run trained
-    with the other run's setting where there is one: it holds that setting fixed."""
+    with the other run's setting where there is one: it holds that setting fixed. Runs of
+    different training lengths (``train_steps``: a run capped for compute and runs trained
+    as long) are read apart, the longest first, each against conditions of its own length."""
+    if "train_steps" not in summary or summary["train_steps"].nunique() < 2:
+        return _read_shots_at(summary, conditions)
+    out = []
+    for steps in sorted({int(k) for k in summary["train_steps"]}, reverse=True):
+        held = None
+        if conditions is not None and "steps" in conditions:
+            held = conditions[conditions["steps"].map(
+                lambda v, k=steps: isinstance(v, (list, tuple)) and list(v) == [k])]
+        lines = _read_shots_at(summary[summary["train_steps"] == steps], held)
+        out += [f"At {steps} training steps: {line}" for line in lines]
+    return out
+
+
+def _read_shots_at(summary: pd.DataFrame, conditions: pd.DataFrame | None) -> list[str]:
+    """:func:`read_shots` for runs of one training length."""
     out = []
     lines = sorted(set(zip(summary["algorithm"], summary["ways"], strict=True)))
     for algorithm, ways in lines:

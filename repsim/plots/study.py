@@ -216,7 +216,8 @@ def shots_and_ways(summary: pd.DataFrame, *, quantities: Sequence[str] | None = 
     ----------
     summary : DataFrame
         Seed summary by ``algorithm, ways, shots, quantity`` (and ``layer`` for similarity
-        rows; only ``similarity_layer`` is drawn).
+        rows; only ``similarity_layer`` is drawn; with ``train_steps``, runs shorter than the
+        longest are drawn as their own open-marker lines, labelled with their steps).
     quantities : sequence of str, optional
         Panels, default every quantity present.
 
@@ -231,23 +232,39 @@ def shots_and_ways(summary: pd.DataFrame, *, quantities: Sequence[str] | None = 
     quantities = list(quantities or dict.fromkeys(frame["quantity"]))
     fig = Figure(figsize=(1.5 + 3.3 * len(quantities), 3.3), layout="constrained")
     axes = fig.subplots(1, len(quantities), squeeze=False)[0]
-    lines = sorted(set(zip(frame["algorithm"], frame["ways"], strict=True)))
-    algs = list(dict.fromkeys(a for a, _ in lines))
-    usual = _usual_steps(frame)
+    # a line per algorithm, ways and training length (runs capped for compute are drawn as
+    # their own open-marker line, labelled with their steps, never joined to longer runs)
+    if "train_steps" in frame:
+        frame = frame.assign(train_steps=frame["train_steps"].astype(int))
+        longest = int(frame["train_steps"].max())
+        lengths = frame["train_steps"]
+    else:
+        longest, lengths = None, [None] * len(frame)
+    lines = sorted(set(zip(frame["algorithm"], frame["ways"], lengths, strict=True)),
+                   key=lambda t: (t[0], t[1], -(t[2] or 0)))
+    algs = list(dict.fromkeys(a for a, _, _ in lines))
+    usual = () if longest is not None else _usual_steps(frame)
     for ax, quantity in zip(axes, quantities, strict=True):
         scale = _scale(quantity)
-        for alg, ways in lines:
-            part = frame[(frame["quantity"] == quantity) & (frame["algorithm"] == alg)
-                         & (frame["ways"] == ways)].sort_values("shots")
+        for alg, ways, steps in lines:
+            keep = ((frame["quantity"] == quantity) & (frame["algorithm"] == alg)
+                    & (frame["ways"] == ways))
+            if steps is not None:
+                keep &= frame["train_steps"] == steps
+            part = frame[keep].sort_values("shots")
             if part.empty:
                 continue
+            color = CYCLE[algs.index(alg) % len(CYCLE)]
+            short = steps is not None and steps != longest
             ax.errorbar(part["shots"], part["seed_mean"] * scale,
                         yerr=part["seed_std"].fillna(0) * scale, marker="o",
                         linestyle="-" if ways == min(frame["ways"]) else "--",
-                        color=CYCLE[algs.index(alg) % len(CYCLE)], label=f"{alg} {ways}-way")
+                        markerfacecolor="white" if short else color, alpha=0.6 if short else 1,
+                        color=color, label=f"{alg} {ways}-way"
+                        + (f", {steps} steps" if short else ""))
             for x, vals in zip(part["shots"], part["per_seed"], strict=True):
                 _dots(ax, x, vals, scale, None)
-            _mark_fewer_steps(ax, part, scale, usual, CYCLE[algs.index(alg) % len(CYCLE)])
+            _mark_fewer_steps(ax, part, scale, usual, color)
         label = QUANTITY_LABELS.get(quantity, quantity)
         if quantity == "similarity":
             label = f"{similarity_layer} {label}"

@@ -121,8 +121,8 @@ _SECTIONS: tuple[tuple[str, str, str, tuple[tuple[str, tuple[str, ...], Any], ..
     ("shots", "Medium shot (and 5 vs 20 ways)",
      "Does conv4's adaptation and the head-only gap shrink or grow with shots? (Omniglot has "
      "20 drawings per character, so shots + query ≤ 20: 15 shots is the largest.)",
-     (("shots_summary", ("algorithm", "ways", "shots", "inner", "meta_batch", "quantity",
-                        "layer"), None),),
+     (("shots_summary", ("train_steps", "algorithm", "ways", "shots", "inner", "meta_batch",
+                        "quantity", "layer"), None),),
      ("medium_shot",)),
     ("conv4", "Why conv4 adapts on Omniglot: controlled conditions",
      "One factor changed per run against the baseline MAML: what happens to conv4's θ vs θ′ "

@@ -118,6 +118,16 @@ def test_shots_and_ways_and_conditions_draw_their_rows():
         assert ax.texts[0].xy == pytest.approx((5, _series(ax, "maml 20-way").get_ydata()[1]))
     assert "open: trained fewer than 1000 steps (annotated)" in [
         t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    # keyed by training length: the short runs are their own line, never joined to the long
+    frame = frame.assign(train_steps=[k[0] for k in frame["steps"]])
+    extra = frame[frame["ways"] == 20].assign(train_steps=100, steps=[[100]] * 6)
+    extra["seed_mean"] = extra["seed_mean"] / 2
+    fig = P.shots_and_ways(pd.concat([frame[frame["train_steps"] == 1000], extra]))
+    short = _series(fig.axes[0], "maml 20-way, 100 steps")
+    assert list(short.get_xdata()) == [1, 5, 10]
+    assert list(short.get_ydata()) == pytest.approx([5.5, 1.1, 0.55])
+    assert list(_series(fig.axes[0], "maml 20-way").get_xdata()) == [1, 10]
+    assert not fig.axes[0].texts
     cond = _per_seed({("mean", "accuracy"): [0.99, 0.98], ("flatten", "accuracy"): [0.97, 0.96],
                       ("mean", "head_only_accuracy"): [0.4, 0.45],
                       ("flatten", "head_only_accuracy"): [0.9, 0.92]}, ["condition", "quantity"])
