@@ -120,7 +120,9 @@ _SECTIONS: tuple[tuple[str, str, str, tuple[tuple[str, tuple[str, ...], Any], ..
       ("interpolation_freezing_summary", ("regime", "n_frozen"), None)), ("interpolation",)),
     ("shots", "Medium shot (and 5 vs 20 ways)",
      "Does conv4's adaptation and the head-only gap shrink or grow with shots? (Omniglot has "
-     "20 drawings per character, so shots + query ≤ 20: 15 shots is the largest.)",
+     "20 drawings per character, so shots + query ≤ 20: 15 shots is the largest.) Runs of "
+     "different training lengths (`train_steps`; a run capped for compute and runs trained as "
+     "long as it) are read apart, never compared with each other.",
      (("shots_summary", ("train_steps", "algorithm", "ways", "shots", "inner", "meta_batch",
                         "quantity", "layer"), None),),
      ("medium_shot",)),
