@@ -116,7 +116,7 @@ def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None =
                                       checkpoint_every=1000, val_every=1000)
             add(StudyRun(f"{algorithm}-20w{cfg.shots}s-short", cfg, ("shots",),
                          compare_query=min(15, 20 - cfg.shots)))
-    # MAML 20w5s costs 30 CPU-s a step, so on a CPU it is capped (--steps) far short of the
+    # MAML 20w5s costs 30-39 CPU-s a step, so on a CPU it is capped (--steps) far short of the
     # study's length. These MAML runs have the capped length (their name says it; --steps
     # leaves them alone), so the shots and ways readings compare 20w5s with 1-shot and 5-way
     # runs trained as long, not with 1000-step runs.
