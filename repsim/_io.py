@@ -27,6 +27,8 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_versions",
+    "library_versions",
     "load_checkpoint",
     "remove_stale_temps",
     "run_manifest",
@@ -137,12 +139,17 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
     """Save a checkpoint dict with ``torch.save``, atomically.
 
     The payload must only hold tensors, numbers, strings, lists and dicts so that
-    :func:`load_checkpoint` can read it back with ``torch.load(weights_only=True)``.
+    :func:`load_checkpoint` can read it back with ``torch.load(weights_only=True)``. A repsim
+    checkpoint (one with a ``format`` key) gets ``versions``: :func:`library_versions` at save
+    time, unless it has them already (an export keeps the original's).
     """
     import torch
 
+    payload = dict(payload)
+    if "format" in payload:  # a repsim checkpoint (not a bare state_dict or a data cache)
+        payload.setdefault("versions", library_versions())
     buf = io.BytesIO()
-    torch.save(dict(payload), buf)
+    torch.save(payload, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -175,6 +182,8 @@ def load_checkpoint(
             f"{path} holds a {type(obj).__name__}, not a checkpoint dict; expected a dict with a "
             "'model' state_dict (repsim) or a bare state_dict (learn2learn-style)"
         )
+    if "format" in obj:  # a repsim checkpoint records the versions it was made with
+        check_versions(obj.get("versions"), source=str(path))
     return obj
 
 
@@ -215,20 +224,85 @@ def _git_sha() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+#: Libraries whose version can change a result (issue 21): recorded in every manifest and
+#: checkpoint (None where not installed), compared when a result is read back.
+SHAPING_LIBRARIES = ("torch", "numpy", "mujoco", "gymnasium", "ray")
+
+
+def _installed_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:  # the distribution's metadata: no import of ray or mujoco just to read a version
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of :data:`SHAPING_LIBRARIES` here (None: not installed)."""
+    import numpy
+    import torch
+
+    # str(): torch.__version__ is a TorchVersion, which weights_only loading refuses
+    found = {"torch": str(torch.__version__), "numpy": str(numpy.__version__)}
+    return {name: found.get(name) or _installed_version(name) for name in SHAPING_LIBRARIES}
+
+
+def _cpu() -> str | None:
+    """The CPU kernels torch dispatches to (e.g. ``AVX2``): float results depend on them."""
+    import torch
+
+    try:
+        return f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}"
+    except (AttributeError, RuntimeError):  # pragma: no cover - older torch
+        return platform.machine() or None
+
+
+_WARNED: set[tuple[str, str, str]] = set()  # (library, recorded, here): each warned once
+
+
+class VersionWarning(UserWarning):
+    """A result or checkpoint was made under other versions of a library that shapes it."""
+
+
+def check_versions(recorded: Mapping[str, Any] | None, *, source: str) -> list[str]:
+    """Warn (once per library and version pair) where ``recorded`` versions differ from ours.
+
+    ``recorded`` is a manifest's or checkpoint's ``versions``; a library it does not record (an
+    older file) is not compared. Returns the libraries that differ.
+    """
+    if not isinstance(recorded, Mapping):
+        return []
+    here = library_versions()
+    differ = []
+    for name in SHAPING_LIBRARIES:
+        if name not in recorded or recorded[name] == here[name]:
+            continue
+        differ.append(name)
+        then, now = str(recorded[name]), str(here[name])
+        if (name, then, now) not in _WARNED:
+            _WARNED.add((name, then, now))
+            warnings.warn(f"{source} was made with {name} {then}; this is {name} {now}, so "
+                          "its numbers may not reproduce exactly", VersionWarning, stacklevel=2)
+    return differ
+
+
 def run_manifest(
     *, config: Mapping[str, Any] | None = None, seed: int | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """A manifest for a result: config, seed, library versions, git sha, host and time."""
-    import numpy
+    """A manifest for a result: config, seed, library versions, git sha, host and time.
+
+    ``versions`` holds repsim, python, every library of :data:`SHAPING_LIBRARIES` (None where
+    not installed) and scipy/pandas/sklearn when loaded; ``cpu`` the kernels torch uses.
+    """
     import torch
 
     from repsim import __version__
 
-    versions = {
+    versions: dict[str, Any] = {
         "repsim": __version__,
         "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
+        **library_versions(),
     }
     for name in ("scipy", "pandas", "sklearn"):
         mod = sys.modules.get(name)
@@ -241,6 +315,7 @@ def run_manifest(
         "versions": versions,
         "git_sha": _git_sha(),
         "platform": platform.platform(),
+        "cpu": _cpu(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     manifest.update(extra)

@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from repsim._io import atomic_write_bytes, atomic_write_json
+from repsim._io import atomic_write_bytes, atomic_write_json, check_versions
 
 __all__ = [
     "ABLATE_COLUMNS",
@@ -114,4 +114,6 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise ValueError(
             f"{path} is not a repsim result file (expected keys 'manifest', 'records')"
         )
-    return pd.DataFrame.from_records(data["records"]), dict(data.get("manifest") or {})
+    manifest = dict(data.get("manifest") or {})
+    check_versions(manifest.get("versions"), source=str(path))  # warns once where they differ
+    return pd.DataFrame.from_records(data["records"]), manifest
