@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from repsim._csv import read_csv
 from repsim._io import atomic_write_json, run_manifest
 from repsim.analyses.regimes import regime_name
 from repsim.analyses.tables import read_table, write_table
@@ -178,7 +179,7 @@ def run_status(root: str | Path, run: StudyRun) -> str:
 
 def _wall_seconds(folder: Path) -> float | None:
     try:
-        metrics = pd.read_csv(folder / "metrics.csv")
+        metrics = read_csv(folder / "metrics.csv")  # an empty file: named
     except (OSError, ValueError, pd.errors.ParserError):
         return None
     return float(metrics["elapsed"].max()) if "elapsed" in metrics and len(metrics) else None
