@@ -20,18 +20,28 @@ Layout of the results folder (the study's, with one run per job)::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from repsim._executors import cores, require_ray, run_local, run_ray, sigterm_as_interrupt
+from repsim._executors import (
+    check_ray_address,
+    check_ray_gpus,
+    cores,
+    require_ray,
+    run_local,
+    run_ray,
+    sigterm_as_interrupt,
+)
 from repsim._io import atomic_write_json, run_manifest
 from repsim.analyses.tables import write_table
 
@@ -132,21 +142,69 @@ def _finished(job: SweepJob, run_dir: Path) -> bool:
             and all(r.get("step") == cfg.steps and r.get("tasks") == tasks for r in records))
 
 
+LOCK_NAME = ".job.lock"
+
+
+@contextlib.contextmanager
+def job_lock(run_dir: Path) -> Iterator[int | None]:
+    """Hold ``run_dir/.job.lock`` (an exclusive ``flock``) while a job runs; yields None when
+    held, else the pid of the live process that holds it (the job is running elsewhere).
+
+    The kernel drops the lock when its holder dies, even by ``kill -9``, so a stale lock never
+    blocks a rerun, and a live one always does (issue 21: a rerun trained a job beside the
+    orphaned worker still training it).
+    """
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_NAME, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            text = fh.read().strip()
+            yield int(text) if text.isdigit() else -1
+            return
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield None
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def run_job(job: SweepJob, out_dir: str | Path, *, device: str = "cpu",
             data_dir: str | Path | None = None, threads: int = 1) -> dict[str, Any]:
     """Train (or resume) and evaluate one job into ``out_dir/runs/<name>``; return its status.
 
-    Safe to call again: a finished job returns ``"skipped"`` without touching its files.
+    Safe to call again: a finished job returns ``"skipped"`` without touching its files, and a
+    job another live process is running returns ``"busy"`` without touching them either.
     """
-    import torch
-
-    from repsim.meta import evaluate_checkpoint, load_trained, train
-    from repsim.meta.checkpoint import checkpoint_paths
-
-    torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     run_dir = out_dir / "runs" / job.name
     if _finished(job, run_dir):
+        return {"run": job.name, "status": "skipped"}
+    with job_lock(run_dir) as holder:
+        if holder is not None:
+            return {"run": job.name, "status": "busy",
+                    "error": f"process {holder} is running this job already (an earlier "
+                    "sweep's worker?); rerun once it has ended"}
+        return _run_job(job, out_dir, run_dir, device=device, data_dir=data_dir,
+                        threads=threads)
+
+
+def _run_job(job: SweepJob, out_dir: Path, run_dir: Path, *, device: str,
+             data_dir: str | Path | None, threads: int) -> dict[str, Any]:
+    from repsim._threads import use_threads
+    from repsim.meta import evaluate_checkpoint, load_trained, train
+    from repsim.meta.checkpoint import checkpoint_paths
+
+    use_threads(threads)
+    if _finished(job, run_dir):  # finished while we waited for the lock
         return {"run": job.name, "status": "skipped"}
     t0 = time.perf_counter()
     cfg = job_config(job)
@@ -222,8 +280,15 @@ def run_sweep(
         raise ValueError("--threads and --cpus-per-job must be positive, --gpus-per-job >= 0")
     jobs = sweep_jobs(presets, algorithms, seeds, steps=steps, eval_tasks=eval_tasks,
                       overrides=overrides)
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1 (jobs at a time); got {workers}")
     if executor == "ray":
         require_ray()  # missing Ray: say so before anything runs
+        check_ray_address(address)  # nobody listening: fail now, not after minutes of retries
+        if gpus_per_job > 0 and address is None:  # a local Ray has this machine's GPUs
+            import torch
+
+            check_ray_gpus(gpus_per_job, torch.cuda.device_count(), "this machine")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     statuses = {j.name: {"run": j.name, "status": "skipped"} for j in jobs
