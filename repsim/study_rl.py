@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repsim._csv import read_csv
 from repsim._io import atomic_write_text, run_manifest
 from repsim.analyses.tables import write_table
 
-__all__ = ["GAIN_SENTENCE", "PAPER_RETURNS", "RL_STUDY_ENVS", "gain_figure", "rl_summary",
-           "run_rl_study"]
+__all__ = ["GAIN_SENTENCE", "PAPER_RETURNS", "RL_STUDY_ENVS", "gain_figure", "is_rl_study",
+           "redraw_rl_study", "rl_summary", "run_rl_study"]
 
 RL_STUDY_ENVS = {"rl-nav2d": "nav2d", "rl-cheetah-vel": "cheetah-vel",
                  "rl-cheetah-dir": "cheetah-dir"}
@@ -106,9 +107,7 @@ def run_rl_study(
     import repsim.rl  # noqa: F401  (fails clearly without the extra)
     from repsim.analyses.rl import ablate_policy, compare_policy
     from repsim.meta.checkpoint import checkpoint_paths
-    from repsim.plots.figures import similarity_inner_loop
-    from repsim.plots.rl import rl_curves, rl_freezing
-    from repsim.plots.style import markdown_table, save_figure
+    from repsim.plots.style import markdown_table
     from repsim.rl.checkpoint import load_rl
     from repsim.rl.config import rl_config
     from repsim.rl.evaluate import evaluate_policy
@@ -140,7 +139,7 @@ def run_rl_study(
         compares.append(cmp.assign(seed=seed))
         abl = ablate_policy(trained, tasks=tasks, seed=test_seed)
         ablates.append(abl.assign(seed=seed))
-        metrics = pd.read_csv(run / "metrics.csv").assign(algorithm=alg, seed=seed)
+        metrics = read_csv(run / "metrics.csv").assign(algorithm=alg, seed=seed)
         curves.append(metrics)
     evals_df = pd.DataFrame(evals)
     compare_df, ablate_df = pd.concat(compares), pd.concat(ablates)
@@ -158,37 +157,103 @@ def run_rl_study(
                               manifest=ablates[0].attrs["manifest"]),
         "curves": write_table(curves_df, out_dir / "curves", manifest=manifest),
     }
-    fig_dir = out_dir / "figures"
+    files.update(_draw(out_dir / "figures", env, scale, evals_df, curves_df, compare_df,
+                       ablate_df, tasks=tasks, compare_tasks=compare_tasks)[0])
+    files["report_md"] = _report(out_dir, env, scale, summary, compare_df, ablate_df, tasks,
+                                 compare_tasks, markdown_table)
+    return files
+
+
+def _draw(fig_dir: Path, env: str, scale: str, evals_df: pd.DataFrame,
+          curves_df: pd.DataFrame | None, compare_df: pd.DataFrame, ablate_df: pd.DataFrame, *,
+          tasks: int, compare_tasks: int) -> tuple[dict[str, Path], list[dict[str, str]]]:
+    """The study's four figures from its tables; ``({fig_name: png}, [skipped])``.
+
+    Without training curves (``curves_df`` None: a folder that ships no ``curves.csv``) the
+    curves and gain figures are skipped, with the reason.
+    """
+    from repsim.plots.figures import similarity_inner_loop
+    from repsim.plots.rl import rl_curves, rl_freezing
+    from repsim.plots.style import save_figure
+
     # The paper's returns are drawn only beside runs of the same episode length.
     same_horizon = int(evals_df["horizon"].iloc[0]) == PAPER_HORIZON[env]
     paper_marks = PAPER_RETURNS.get(env) if same_horizon else None
     tag = f"{env}, {scale} scale"
-    figs = {
-        "curves": (rl_curves(curves_df, paper=paper_marks,
-                             title=f"{env}: return before/after one inner step ({scale} scale)"),
-                   f"Training curves ({tag}): average return of the meta-batch's trajectories "
-                   "before (dashed) and after (solid) the inner step, mean over seeds of a "
-                   "10-iteration running mean, band ± 1 std over seeds; squares (only at the "
-                   "paper's horizon): the paper's post-adaptation return (mean ± std). "
-                   "Source: curves.csv."),
-        "gain": gain_figure(curves_df, env, scale, source="curves.csv"),
-        "similarity": (similarity_inner_loop(_aggregate_compare(compare_df)),
-                       f"θ vs θ′ similarity of each policy layer ({tag}): mean over seeds of "
-                       f"the mean over {compare_tasks} test tasks; error bars 95% CI over "
-                       "seeds; black: shuffle baseline. Inputs: states visited by the adapted "
-                       "policy (see compare.json's manifest). Source: compare.csv."),
-        "freezing": (rl_freezing(ablate_df, title=f"{env}: freezing layers in the inner loop"),
-                     f"Return after one inner step with layers held at θ ({tag}), mean ± std "
-                     f"over seeds, {tasks} test tasks; dotted: before adaptation. ANIL has "
-                     "only the unfrozen row (its inner loop never moves the body). Source: "
-                     "ablate.csv."),
-    }
+    figs: dict[str, Any] = {}
+    skipped = []
+    if curves_df is not None:
+        figs["curves"] = (
+            rl_curves(curves_df, paper=paper_marks,
+                      title=f"{env}: return before/after one inner step ({scale} scale)"),
+            f"Training curves ({tag}): average return of the meta-batch's trajectories "
+            "before (dashed) and after (solid) the inner step, mean over seeds of a "
+            "10-iteration running mean, band ± 1 std over seeds; squares (only at the "
+            "paper's horizon): the paper's post-adaptation return (mean ± std). "
+            "Source: curves.csv.")
+        figs["gain"] = gain_figure(curves_df, env, scale, source="curves.csv")
+    else:
+        skipped += [{"stem": f"rl_{name}", "reason": "no curves.json (training curves) here"}
+                    for name in ("curves", "gain")]
+    figs["similarity"] = (
+        similarity_inner_loop(_aggregate_compare(compare_df)),
+        f"θ vs θ′ similarity of each policy layer ({tag}): mean over seeds of "
+        f"the mean over {compare_tasks} test tasks; error bars 95% CI over "
+        "seeds; black: shuffle baseline. Inputs: states visited by the adapted "
+        "policy (see compare.json's manifest). Source: compare.csv.")
+    figs["freezing"] = (
+        rl_freezing(ablate_df, title=f"{env}: freezing layers in the inner loop"),
+        f"Return after one inner step with layers held at θ ({tag}), mean ± std "
+        f"over seeds, {tasks} test tasks; dotted: before adaptation. ANIL has "
+        "only the unfrozen row (its inner loop never moves the body). Source: "
+        "ablate.csv.")
+    files = {}
     for name, (fig, caption) in figs.items():
         save_figure(fig, fig_dir / f"rl_{name}", caption=caption)
         files[f"fig_{name}"] = fig_dir / f"rl_{name}.png"
-    files["report_md"] = _report(out_dir, env, scale, summary, compare_df, ablate_df, tasks,
-                                 compare_tasks, markdown_table)
-    return files
+    return files, skipped
+
+
+def is_rl_study(results_dir: str | Path) -> bool:
+    """Whether ``results_dir`` holds a meta-RL study's tables (its eval.json has returns)."""
+    path = Path(results_dir) / "eval.json"
+    if not path.is_file():
+        return False
+    try:
+        import json
+
+        data = json.loads(path.read_text())
+        return "return_after" in (data.get("records") or [{}])[0]
+    except (OSError, ValueError, AttributeError, IndexError, TypeError):
+        return False
+
+
+def redraw_rl_study(results_dir: str | Path, out_dir: str | Path | None = None
+                    ) -> dict[str, Any]:
+    """``repsim figures`` on a meta-RL study folder: its figures again, from its tables.
+
+    Reads ``eval``, ``compare``, ``ablate`` (and ``curves`` when present) and draws into
+    ``out_dir`` (default ``results_dir/figures``); nothing is recomputed. Returns
+    ``{"kind": "rl-study", "files": [...], "skipped": [{"stem", "reason"}]}``.
+    """
+    from repsim.analyses.tables import read_table
+
+    root = Path(results_dir)
+    tables = {}
+    for stem in ("eval", "compare", "ablate", "curves"):
+        path = root / f"{stem}.json"
+        if path.is_file():
+            tables[stem] = read_table(path)[0]
+        elif stem != "curves":
+            raise FileNotFoundError(f"{root} looks like a meta-RL study but has no {stem}.json; "
+                                    "rerun `repsim reproduce rl-...` to write it")
+    evals = tables["eval"]
+    env, scale = str(evals["env"].iloc[0]), str(evals["scale"].iloc[0])
+    made, skipped = _draw(Path(out_dir) if out_dir is not None else root / "figures", env,
+                          scale, evals, tables.get("curves"), tables["compare"],
+                          tables["ablate"], tasks=int(evals["tasks"].iloc[0]),
+                          compare_tasks=int(tables["compare"]["tasks"].iloc[0]))
+    return {"kind": "rl-study", "files": list(made.values()), "skipped": skipped}
 
 
 def _report(out_dir: Path, env: str, scale: str, summary: pd.DataFrame, compare: pd.DataFrame,

@@ -32,7 +32,8 @@ from repsim.analyses.seeds import between_seeds, body_average, pair_summary, see
 from repsim.analyses.tables import read_table, write_table
 from repsim.study import ALGORITHMS, StudyPreset, _get_preset, run_study
 
-__all__ = ["aggregate_seeds", "parse_seeds", "run_seeds", "seed_dir", "seed_preset"]
+__all__ = ["aggregate_seeds", "is_seeds_folder", "parse_seeds", "redraw_seeds", "run_seeds",
+           "seed_dir", "seed_preset"]
 
 #: table stem -> the columns naming one summarised group, and the value summarised
 SUMMARIES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -185,3 +186,37 @@ def aggregate_seeds(
 def _compare_tasks(out: Path, seeds: Sequence[int]) -> Any:
     frame = gather(out, seeds, "compare")
     return frame["tasks"].max() if "tasks" in frame and not frame.empty else 100
+
+
+def is_seeds_folder(results_dir: str | Path) -> bool:
+    """Whether ``results_dir`` is a ``repsim reproduce PRESET --seeds N`` folder (``seed<k>/``
+    single-seed studies; a sweep folder, which has ``sweep.json``, is not one)."""
+    root = Path(results_dir)
+    if not root.is_dir() or (root / "sweep.json").is_file():
+        return False
+    return any(p.is_dir() and p.name[4:].isdigit() and (p / "eval.json").is_file()
+               for p in root.glob("seed*"))
+
+
+def redraw_seeds(results_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """``repsim figures`` on a multi-seed study: the seed figures again, from its summaries.
+
+    Returns ``{"kind": "seeds", "files": [...], "skipped": [...]}``.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder has no seed summaries yet (the seeds were never aggregated): the message
+        says which command writes them.
+    """
+    from repsim.plots.seeds import make_seed_figures
+
+    root = Path(results_dir)
+    made = make_seed_figures(root, Path(out_dir) if out_dir is not None else root / "figures")
+    if not made:
+        raise FileNotFoundError(
+            f"{root} is a multi-seed study without its seed summaries (eval_summary.json, "
+            "between_seeds_summary.json); rerun `repsim reproduce PRESET --seeds N --out "
+            f"{root}` (finished seeds are skipped) to write them, or draw one seed with "
+            f"`repsim figures {root}/seed0`")
+    return {"kind": "seeds", "files": list(made.values()), "skipped": []}

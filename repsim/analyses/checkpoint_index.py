@@ -27,16 +27,43 @@ ENTRY_KEYS = ("path", "preset", "algorithm", "seed", "steps", "figures")
 FIGURE_KEYS = ("metric", "value", "ci95", "tasks", "test_seed")
 
 
-def _check_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+def _check_entry(entry: Any, where: str = "checkpoint index entry") -> dict[str, Any]:
+    """One entry, checked for its keys and their types; a ValueError naming what is wrong.
+
+    Issue 21: a malformed entry raised a bare TypeError, and entries of the file lacking keys
+    were kept by a merge; every entry, new or already in the file, now goes through here.
+    """
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where} must be a dict with keys {list(ENTRY_KEYS)}; got a "
+                         f"{type(entry).__name__}: {entry!r:.80}")
     missing = [k for k in ENTRY_KEYS if k not in entry]
     if missing:
-        raise ValueError(f"checkpoint index entry {entry.get('path')!r} lacks {missing}")
+        raise ValueError(f"{where} {entry.get('path')!r} lacks {missing}")
+    name = entry["path"]
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: 'path' must be a non-empty string; got {name!r}")
+    for key in ("seed", "steps"):
+        if isinstance(entry[key], bool) or not isinstance(entry[key], int) or entry[key] < 0:
+            raise ValueError(f"{where} {name!r}: {key!r} must be an integer >= 0; got "
+                             f"{entry[key]!r}")
+    if not isinstance(entry["figures"], list):
+        raise ValueError(f"{where} {name!r}: 'figures' must be a list of dicts; got a "
+                         f"{type(entry['figures']).__name__}")
     for fig in entry["figures"]:
+        if not isinstance(fig, Mapping):
+            raise ValueError(f"a figure of {name!r} must be a dict; got {fig!r:.80}")
         lacking = [k for k in FIGURE_KEYS if k not in fig]
         if lacking:
-            raise ValueError(f"a figure of {entry['path']!r} lacks {lacking}")
+            raise ValueError(f"a figure of {name!r} lacks {lacking}")
         if "head" not in fig and "frozen" not in fig:
-            raise ValueError(f"a figure of {entry['path']!r} needs 'head' or 'frozen' layers")
+            raise ValueError(f"a figure of {name!r} needs 'head' or 'frozen' layers")
+        for key in ("value", "ci95"):
+            value = fig[key]
+            if key == "ci95" and value is None:  # no interval (one task)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"a figure of {name!r}: {key!r} must be a number; got "
+                                 f"{value!r}")
     return dict(entry)
 
 
@@ -71,7 +98,8 @@ def merge_index(path: str | Path, entries: Iterable[Mapping[str, Any]]) -> Path:
         except ImportError:  # pragma: no cover - Windows: no lock, still atomic
             pass
         data = read_index(path)
-        by_path = {e["path"]: e for e in data["checkpoints"]}
+        kept = [_check_entry(e, f"entry {i} of {path}") for i, e in enumerate(data["checkpoints"])]
+        by_path = {e["path"]: e for e in kept}
         for entry in checked:
             by_path[entry["path"]] = entry
         data["checkpoints"] = [by_path[k] for k in sorted(by_path)]

@@ -44,6 +44,9 @@ def friendly_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            from repsim.cli._checks import check_options
+
+            check_options(kwargs)  # one validation layer for every command's shared options
             return func(*args, **kwargs)
         except _USER_ERRORS as exc:
             if os.environ.get(DEBUG_ENV):
@@ -106,15 +109,9 @@ def check_device(device: str) -> str:
 
 
 def set_threads(threads: int) -> None:
-    """Limit torch's intra-op threads and numpy's BLAS pool (threadpoolctl, when installed)."""
-    import torch
+    """Limit torch's intra-op threads and numpy's BLAS pool (see :mod:`repsim._threads`)."""
+    from repsim._threads import use_threads
+    from repsim.cli._checks import check_threads
 
-    if threads < 0:
-        raise ValueError(f"--threads must be >= 0 (0: the libraries' defaults); got {threads}")
-    if threads:
-        torch.set_num_threads(threads)
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # scikit-learn brings it; without it BLAS keeps its default
-            return
-        threadpool_limits(threads)
+    check_threads(threads)
+    use_threads(threads)

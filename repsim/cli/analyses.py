@@ -147,11 +147,13 @@ def compare_command(
     check_device(device)
     if sources and is_rl_source(sources[0]):  # policies: states from the adapted rollouts
         refuse_options(dict(preset=preset, download=download, data_dir=data_dir,
-                            device=device != "cpu"), "an RL checkpoint")
+                            device=device != "cpu", inner_steps=inner_steps is not None,
+                            split=split != "test", inputs=inputs != "query", query=query != 15,
+                            conv_mode=conv_mode != "spatial"), "an RL checkpoint")
         set_threads(threads)
         compare_rl(sources, tasks=tasks,
                    measures=split_names(measures), baseline=baseline, state=state, seed=seed,
-                   json_path=json_path, csv_path=csv_path)
+                   json_path=json_path, csv_path=csv_path, layers=split_names(layers))
         return
     tasks = 100 if tasks is None else tasks
     from repsim.analyses import compare
@@ -210,7 +212,8 @@ def ablate_command(
     check_device(device)
     if is_rl_source(source):  # policies: return with fc1, fc1-fc2 frozen in the inner loop
         refuse_options(dict(preset=preset, download=download, data_dir=data_dir,
-                            device=device != "cpu"), "an RL checkpoint")
+                            device=device != "cpu", inner_steps=inner_steps is not None,
+                            split=split != "test", query=query), "an RL checkpoint")
         set_threads(threads)
         ablate_rl(source, tasks=tasks, seed=seed,
                   json_path=json_path, csv_path=csv_path)

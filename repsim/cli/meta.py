@@ -69,7 +69,7 @@ def train_command(
     """Train MAML / FOMAML / ANIL / BOIL or a body-training regime (multiclass, multitask, NIL
     training, random), or meta-RL (MAML-TRPO / ANIL-TRPO); defaults are the paper's."""
     from repsim.cli.rl import RL_DATASETS, refuse_options, train_rl_command
-    from repsim.meta import InnerLoop, checkpoint_paths, default_config, train
+    from repsim.meta import DATASETS, InnerLoop, checkpoint_paths, default_config, train
 
     check_device(device)
     set_threads(threads)
@@ -88,7 +88,11 @@ def train_command(
                        f"--dataset {dataset}")
         return train_rl_command(algo=algo, dataset=dataset, horizon=horizon,
                                 meta_batch=meta_batch, steps=steps, seed=seed, scale=scale,
-                                out=out, resume=resume, max_minutes=max_minutes)
+                                out=out, resume=resume, max_minutes=max_minutes,
+                                checkpoint_every=checkpoint_every)
+    if dataset not in DATASETS:  # one list of every dataset `repsim train` takes
+        raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}, and for "
+                         f"meta-RL {', '.join(RL_DATASETS)}")
     refuse_options(dict(horizon=horizon, scale=scale), f"--dataset {dataset} (RL options)")
 
     cfg = default_config(dataset, ways=ways, shots=shots)

@@ -27,8 +27,15 @@ def figures_command(
     `repsim sweep` folder its figures and report.
     """
     from repsim.study_report import make_report
+    from repsim.study_rl import is_rl_study, redraw_rl_study
+    from repsim.study_seeds import is_seeds_folder, redraw_seeds
 
-    made = make_report(results_dir, out)
+    if is_rl_study(results_dir):  # `repsim reproduce rl-*`: returns, not accuracy or MSE
+        made = redraw_rl_study(results_dir, out)
+    elif is_seeds_folder(results_dir):  # `repsim reproduce PRESET --seeds N`
+        made = redraw_seeds(results_dir, out)
+    else:
+        made = make_report(results_dir, out)
     for path in made["files"]:
         console.print(str(path), highlight=False, soft_wrap=True)
     for skipped in made["skipped"]:

@@ -36,10 +36,10 @@ def require_rl() -> None:
     try:
         import repsim.rl  # noqa: F401
     except ImportError as exc:
-        raise ValueError(
-            f"meta-RL needs the optional dependencies gymnasium and mujoco ({exc}); install "
-            'them with  pip install "repsim-maml[rl]"'
-        ) from None
+        # repsim.rl's own message names the missing module and the extra: say it once
+        raise ValueError(str(exc) if "repsim-maml[rl]" in str(exc) else
+                         f"meta-RL needs the optional dependencies gymnasium and mujoco ({exc}); "
+                         'install them with  pip install "repsim-maml[rl]"') from None
 
 
 def _peek_kind(path: Path) -> str | None:
@@ -65,6 +65,11 @@ def is_rl_source(path: str | Path) -> bool:
 def refuse_options(given: dict[str, Any], what: str) -> None:
     """Classification-only options given with RL input: one clear error listing them."""
     bad = sorted(k for k, v in given.items() if v)
+    if "inner_steps" in bad:  # the one an RL user may well expect to work: say why not
+        raise ValueError(
+            f"--inner-steps: {what} adapts with exactly one inner step (MAML-TRPO's, as it was "
+            "trained), so the number of inner steps cannot be changed; drop --inner-steps"
+        )
     if bad:
         flags = ", ".join("--" + k.replace("_", "-") for k in bad)
         verb = "applies" if len(bad) == 1 else "apply"
@@ -73,13 +78,14 @@ def refuse_options(given: dict[str, Any], what: str) -> None:
 
 def train_rl_command(*, algo: str, dataset: str, horizon: int | None, meta_batch: int | None,
                      steps: int | None, seed: int, scale: str | None, out: Path, resume: bool,
-                     max_minutes: float | None) -> None:
+                     max_minutes: float | None, checkpoint_every: int | None = None) -> None:
     require_rl()
     from repsim.rl.config import rl_config
     from repsim.rl.train import train_rl
 
     cfg = rl_config(dataset, scale=scale or "paper", algorithm=algo, horizon=horizon,
-                    meta_batch=meta_batch, steps=steps, seed=seed)
+                    meta_batch=meta_batch, steps=steps, seed=seed,
+                    checkpoint_every=checkpoint_every)
     result = train_rl(cfg, out_dir=out, resume=resume,
                       max_seconds=None if max_minutes is None else 60 * max_minutes)
     if os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 speaks for all
@@ -133,13 +139,30 @@ def _write(frame, json_path: Path | None, csv_path: Path | None) -> None:
         console.print(f"wrote {atomic_write_bytes(csv_path, frame.to_csv(index=False).encode())}")
 
 
+def policy_layers(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """The policy layers (``fc1, fc2, head``) that ``patterns`` name; an unknown name is refused."""
+    from fnmatch import fnmatchcase
+
+    from repsim.analyses.rl import POLICY_LAYERS
+
+    chosen = []
+    for pattern in patterns:
+        hits = [name for name in POLICY_LAYERS if fnmatchcase(name, pattern)]
+        if not hits:
+            raise ValueError(f"--layers {pattern!r} names no layer of a policy; its layers are "
+                             f"{', '.join(POLICY_LAYERS)} (conv1..conv4 are the image network's)")
+        chosen += [h for h in hits if h not in chosen]
+    return tuple(chosen)
+
+
 def compare_rl(sources: list[Path], *, tasks: int | None, measures: tuple[str, ...],
                baseline: str, state: str, seed: int, json_path: Path | None,
-               csv_path: Path | None) -> None:
+               csv_path: Path | None, layers: tuple[str, ...] = ()) -> None:
     require_rl()
     from repsim.analyses.rl import compare_policy, compare_policy_models, compare_policy_run
     from repsim.cli.analyses import _compare_table, _render_notes
 
+    chosen = policy_layers(layers)  # before the work: a bad name fails at once
     opts = dict(tasks=20 if tasks is None else tasks, seed=seed, baseline=baseline,
                 measures=measures or None)
     if len(sources) == 2:
@@ -153,6 +176,10 @@ def compare_rl(sources: list[Path], *, tasks: int | None, measures: tuple[str, .
         frame = compare_policy_run(sources[0], **opts)
     else:
         frame = compare_policy(sources[0], **opts)
+    if chosen:  # every layer is captured in one pass; keep the rows of those asked for
+        attrs = frame.attrs
+        frame = frame[frame["layer"].isin(chosen)].reset_index(drop=True)
+        frame.attrs = attrs
     frame.attrs["manifest"].setdefault("model", frame.attrs["manifest"].get("model", "policy"))
     console.print(_compare_table(frame))
     _render_notes(frame.attrs["manifest"])
@@ -186,6 +213,8 @@ def ablate_rl(source: Path, *, tasks: int | None, seed: int, json_path: Path | N
 
 def reproduce_rl(preset: str, *, scale: str, seeds: int, out: Path | None,
                  steps: int | None) -> None:
+    """The meta-RL study; the caller has refused the classification-only options (issue 21:
+    ``--data-dir`` was silently ignored)."""
     require_rl()
     from repsim.study_rl import run_rl_study
 

@@ -52,6 +52,10 @@ def reproduce_command(
     check_device(device)
     set_threads(threads)
     if preset in RL_PRESET_NAMES:
+        from repsim.cli.rl import refuse_options
+
+        refuse_options(dict(data_dir=data_dir, download=download, device=device != "cpu"),
+                       f"{preset} (its tasks are simulated, on the CPU)")
         reproduce_rl(preset, scale=scale, seeds=_rl_seed_count(seeds), out=out, steps=steps)
         return
     if seeds is not None:

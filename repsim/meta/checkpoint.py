@@ -28,7 +28,9 @@ from torch import nn
 
 from repsim._io import CheckpointError, load_checkpoint, save_checkpoint
 from repsim.meta.config import TrainConfig, config_from_dict
+from repsim._threads import ensure_default_threads
 from repsim.models import SinusoidMLP, conv4_for
+from repsim.models.weights import check_state_values
 
 __all__ = [
     "FORMAT",
@@ -124,6 +126,7 @@ def load_trained(
         Missing, corrupt or untrusted file; a dict that is neither a repsim checkpoint nor a
         state_dict this model can take (the message lists unknown and missing keys).
     """
+    ensure_default_threads()
     path = Path(path)
     config = resolve_config(config)
     payload = load_checkpoint(path, map_location=device)
@@ -163,6 +166,10 @@ def load_trained(
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: holds no state_dict (its 'state_dict'/'model' entry is a "
                               f"{type(state).__name__})")
+    try:
+        check_state_values(state, path)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(str(exc)) from None
     model = build_model(config).to(device)
     try:
         model.load_state_dict(from_learn2learn_state_dict(state, model))
@@ -174,6 +181,10 @@ def load_trained(
 def _load_state(model: nn.Module, state: Any, path: Path) -> None:
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: checkpoint has no 'model' state_dict")
+    try:
+        check_state_values(state, path)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(str(exc)) from None
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unknown = sorted(set(state) - set(own))
@@ -200,6 +211,14 @@ def export_checkpoint(path: str | Path, out: str | Path) -> Path:
     payload = load_checkpoint(path)
     if payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a repsim checkpoint; nothing to export")
+    # A copy must load as the original would: its config, shapes and finite weights are
+    # checked by loading it (issue 21: NaN weights and a bad config were copied silently).
+    if payload.get("kind", "classification") == "rl":
+        from repsim.rl.checkpoint import load_rl
+
+        load_rl(path)
+    else:
+        load_trained(path)
     payload.pop("optimizer", None)
     payload["exported_from"] = str(path)
     return save_checkpoint(out, payload)

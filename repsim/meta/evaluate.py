@@ -209,6 +209,8 @@ def evaluate_checkpoint(
         )
     if tasks < 1:
         raise ValueError(f"tasks must be >= 1, got {tasks}")
+    if inner_steps is not None and inner_steps < 0:  # issue 21: -1 read as 0% accuracy
+        raise ValueError(f"inner_steps must be >= 0 (0: no adaptation); got {inner_steps}")
     seed = TEST_SEED if seed is None else seed
     source = task_source(
         cfg, split=split, seed=seed, data_dir=data_dir, download=download, query=query

@@ -92,8 +92,16 @@ def train(
         raise ValueError(
             "device 'cuda' was asked for but torch sees no CUDA device; use --device cpu"
         )
+    from repsim._threads import ensure_default_threads
+
+    ensure_default_threads()
     world = from_env(device)
     try:
+        if world.size > config.meta_batch:  # as train_rl: an idle rank is a launch mistake
+            raise ValueError(
+                f"{world.size} ranks for a meta-batch of {config.meta_batch} tasks: every rank "
+                "needs at least one task; start at most that many processes (--nproc_per_node)"
+            )
         return _train(config, world, out_dir=out_dir, resume=resume, data_dir=data_dir,
                       download=download, progress=progress and world.is_main,
                       max_seconds=max_seconds, on_step=on_step)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from repsim._csv import read_csv
 from repsim._io import atomic_write_json, atomic_write_text
 from repsim.analyses.tables import (
     ALGORITHM,
@@ -140,7 +141,7 @@ def load_results(results_dir: str | Path) -> Results:
     runs = {}
     for path in sorted(root.glob("runs/*/metrics.csv")):
         try:
-            runs[path.parent.name] = Source(path, pd.read_csv(path), {}, _digest(path))
+            runs[path.parent.name] = Source(path, read_csv(path), {}, _digest(path))
         except (ValueError, pd.errors.ParserError) as exc:
             missing[f"runs/{path.parent.name}"] = f"`{path}` could not be read: {exc}"
     if not runs:

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 
 from repsim._io import CheckpointError, load_checkpoint
+from repsim._threads import ensure_default_threads
+from repsim.models.weights import check_state_values
 from repsim.models.policy import GaussianMLPPolicy
 from repsim.rl.config import RLConfig, rl_config_from_dict
 
@@ -70,6 +72,7 @@ def build_policy(config: RLConfig, obs_dim: int, act_dim: int) -> GaussianMLPPol
 
 def load_rl(path: str | Path) -> RLTrained:
     """Load an RL checkpoint; a classification checkpoint or foreign file is a clear error."""
+    ensure_default_threads()
     path = Path(path)
     payload = load_checkpoint(path)
     if payload.get("format") != FORMAT or checkpoint_kind(payload) != KIND:
@@ -82,8 +85,19 @@ def load_rl(path: str | Path) -> RLTrained:
     try:
         config = rl_config_from_dict(dict(payload["config"]))
         policy = build_policy(config, int(payload["obs_dim"]), int(payload["act_dim"]))
-        policy.load_state_dict(payload["model"])
+        state = payload["model"]
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: invalid RL checkpoint: {exc}") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: checkpoint has no 'model' state_dict (it holds a "
+                              f"{type(state).__name__})")
+    try:
+        check_state_values(state, path)  # tensors only, and finite
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(str(exc)) from None
+    try:
+        policy.load_state_dict(state)
+    except RuntimeError as exc:
         raise CheckpointError(f"{path}: invalid RL checkpoint: {exc}") from exc
     return RLTrained(
         policy=policy, config=config, step=int(payload.get("step", 0)), path=path,

@@ -93,6 +93,9 @@ def train_rl(
     """Meta-train as ``config`` says; return where it saved. ``stop_after`` (tests): stop, with
     a checkpoint, once that many iterations are done, as if killed there. Under torchrun the
     ranks split every meta-batch (see the module's docstring)."""
+    from repsim._threads import ensure_default_threads
+
+    ensure_default_threads()
     world = from_env("cpu")  # rollouts and TRPO run on the CPU: gloo
     try:
         if world.size > config.meta_batch:

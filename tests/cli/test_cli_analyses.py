@@ -96,7 +96,7 @@ def test_ablate_omniglot_accuracy_rows(shared_data_dir, tmp_path):
     (["compare", "{ckpt}", "--conv-mode", "channels"], "conv_mode must be one of"),
     (["compare", "{missing}"], "checkpoint not found"),
     (["ablate", "{missing}"], "checkpoint not found"),
-    (["ablate", "{ckpt}", "--tasks", "0"], "tasks must be an integer >= 1"),
+    (["ablate", "{ckpt}", "--tasks", "0"], "--tasks must be a positive integer"),
 ])
 def test_bad_input_is_one_line(run_dir, tmp_path, args, message):
     ckpt, missing = checkpoint_paths(run_dir)[0][1], tmp_path / "nope.pt"

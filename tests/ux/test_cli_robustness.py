@@ -27,6 +27,7 @@ from repsim.meta.checkpoint import export_learn2learn
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = ROOT / "checkpoints" / "omniglot_5w1s_maml.pt"
+RL_GOOD = ROOT / "checkpoints" / "rl" / "nav2d_anil_s0.pt"
 FORBIDDEN = ("Traceback", "weights_only", "zlib", "Exception", "IndexError", "KeyError")
 
 
@@ -56,6 +57,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.save({"format": "repsim-checkpoint", "config": {"dataset": "nope"}, "model": {}},
                d / "bad_config.pt")
     export_learn2learn(GOOD, d / "l2l.pt")
+    # issue 21: a NaN weight, a list where a tensor belongs, and the same for a policy
+    payload = torch.load(GOOD, weights_only=True)
+    nan = {k: v.clone() for k, v in payload["model"].items()}
+    nan["head.bias"][0] = float("nan")
+    torch.save({**payload, "model": nan}, d / "nan_weights.pt")
+    torch.save({**payload, "model": {**payload["model"], "head.bias": [0.0] * 5}},
+               d / "list_weight.pt")
+    rl = torch.load(RL_GOOD, weights_only=True)
+    inf = {k: v.clone() for k, v in rl["model"].items()}
+    inf["fc1.linear.weight"][0, 0] = float("inf")
+    torch.save({**rl, "model": inf}, d / "rl_inf_weights.pt")
+    torch.save({**rl, "model": [1, 2]}, d / "rl_model_list.pt")
+    (d / "seeds_study" / "seed0").mkdir(parents=True)
+    (d / "seeds_study" / "seed0" / "eval.json").write_text('{"records": []}')
     (d / "a_dir").mkdir()
     (d / "empty_data" / "omniglot").mkdir(parents=True)
     (d / "bad_zip" / "omniglot").mkdir(parents=True)
@@ -66,13 +81,15 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 BAD_FILES = ["empty.pt", "random.pt", "text.pt", "truncated.pt", "evil.pt", "pickle.pt",
              "tensor.pt", "list.pt", "wrong_state.pt", "bad_config.pt", "l2l.pt", "a_dir",
-             "missing.pt"]
+             "missing.pt", "nan_weights.pt", "list_weight.pt", "rl_inf_weights.pt",
+             "rl_model_list.pt"]
 COMMANDS = {
     "eval": ["eval", "{f}"],
     "compare": ["compare", "{f}"],
     "compare-two": ["compare", "{good}", "{f}"],
     "ablate": ["ablate", "{f}"],
     "export": ["export", "{f}", "{out}", "--to", "learn2learn"],
+    "export-copy": ["export", "{f}", "{out}"],
 }
 FLAG_CASES = {
     "eval-tasks0": ["eval", "{good}", "--tasks", "0"],
@@ -108,6 +125,83 @@ FLAG_CASES = {
     "export-same": ["export", "{good}", "{good}"],
     "export-format": ["export", "{good}", "{out}", "--to", "bogus"],
 }
+# Issue 21: each case is refused before any work, with its own message (ISSUE21_MESSAGES).
+SWEEP = ["sweep", "--out", "{d}/no_sweep", "--steps", "1", "--seeds", "1", "--algos", "maml"]
+ISSUE21_CASES = {
+    "eval-threads-huge": ["eval", "{good}", "--threads", "100000"],
+    "eval-inner-steps-neg": ["eval", "{good}", "--inner-steps", "-1"],
+    "eval-seed-neg": ["eval", "{good}", "--seed", "-1"],
+    "eval-json-under-file": ["eval", "{good}", "--json", "{d}/empty.pt/x.json"],
+    "eval-rl-threads-huge": ["eval", "{rl}", "--threads", "100000"],
+    "compare-json-under-file": ["compare", "{good}", "--json", "{d}/empty.pt/x.json"],
+    "compare-csv-dir": ["compare", "{good}", "--csv", "{d}/a_dir"],
+    "compare-tasks-neg": ["compare", "{good}", "--tasks", "-3"],
+    "compare-rl-layers": ["compare", "{rl}", "--layers", "conv1"],
+    "compare-rl-inner-steps": ["compare", "{rl}", "--inner-steps", "7"],
+    "compare-rl-conv-mode": ["compare", "{rl}", "--conv-mode", "pool"],
+    "ablate-rl-inner-steps": ["ablate", "{rl}", "--inner-steps", "7"],
+    "ablate-rl-query": ["ablate", "{rl}", "--query", "3"],
+    "train-max-minutes-nan": ["train", "--dataset", "sinusoid", "--max-minutes", "nan",
+                              "--out", "{d}/no_run"],
+    "train-max-minutes-neg": ["train", "--dataset", "sinusoid", "--max-minutes", "-1",
+                              "--out", "{d}/no_run"],
+    "train-meta-batch-huge": ["train", "--dataset", "sinusoid", "--meta-batch", "100000000",
+                              "--out", "{d}/no_run"],
+    "train-rl-meta-batch-huge": ["train", "--dataset", "nav2d", "--meta-batch", "100000000",
+                                 "--out", "{d}/no_run"],
+    "train-inner-steps-neg": ["train", "--dataset", "sinusoid", "--inner-steps", "-1",
+                              "--out", "{d}/no_run"],
+    "train-steps0": ["train", "--dataset", "sinusoid", "--steps", "0", "--out", "{d}/no_run"],
+    "train-rl-checkpoint-every0": ["train", "--dataset", "nav2d", "--checkpoint-every", "0",
+                                   "--out", "{d}/no_run"],
+    "reproduce-rl-data-dir": ["reproduce", "rl-nav2d", "--data-dir", "{d}/empty_data",
+                              "--out", "{d}/no_study"],
+    "reproduce-rl-download": ["reproduce", "rl-nav2d", "--download", "--out", "{d}/no_study"],
+    "sweep-workers0": [*SWEEP, "--workers", "0"],
+    "sweep-workers-neg": [*SWEEP, "--workers", "-2"],
+    "sweep-ray-no-listener": [*SWEEP, "--executor", "ray", "--address", "127.0.0.1:9"],
+    "figures-seeds-no-summaries": ["figures", "{d}/seeds_study"],
+}
+if not torch.cuda.is_available():
+    ISSUE21_CASES["sweep-ray-gpus-no-gpu"] = [*SWEEP, "--executor", "ray", "--gpus-per-job", "1"]
+ISSUE21_MESSAGES = {
+    "eval-threads-huge": "--threads must be between 0",
+    "eval-inner-steps-neg": "--inner-steps must be an integer >= 0",
+    "eval-seed-neg": "--seed must be an integer >= 0",
+    "eval-json-under-file": "empty.pt is a file, not a folder",
+    "eval-rl-threads-huge": "--threads must be between 0",
+    "compare-json-under-file": "/empty.pt/x.json",
+    "compare-csv-dir": "--csv",
+    "compare-tasks-neg": "--tasks must be a positive integer",
+    "compare-rl-layers": "names no layer of a policy; its layers are fc1, fc2, head",
+    "compare-rl-inner-steps": "adapts with exactly one inner step",
+    "compare-rl-conv-mode": "--conv-mode applies to classification only",
+    "ablate-rl-inner-steps": "adapts with exactly one inner step",
+    "ablate-rl-query": "--query applies to classification only",
+    "train-max-minutes-nan": "--max-minutes must be a finite number > 0; got nan",
+    "train-max-minutes-neg": "--max-minutes must be a finite number > 0; got -1",
+    "train-meta-batch-huge": "--meta-batch 100000000 is more tasks",
+    "train-rl-meta-batch-huge": "--meta-batch 100000000 is more tasks",
+    "train-inner-steps-neg": "--inner-steps must be an integer >= 0",
+    "train-steps0": "--steps must be a positive integer",
+    "train-rl-checkpoint-every0": "--checkpoint-every must be a positive integer",
+    "reproduce-rl-data-dir": "--data-dir applies to classification only",
+    "reproduce-rl-download": "--download applies to classification only",
+    "sweep-workers0": "--workers must be a positive integer",
+    "sweep-workers-neg": "--workers must be a positive integer",
+    "sweep-ray-no-listener": "no Ray cluster answers there",
+    "sweep-ray-gpus-no-gpu": "--gpus-per-job 1: this machine has 0 GPU(s)",
+    "figures-seeds-no-summaries": "multi-seed study without its seed summaries",
+    "eval-nan_weights.pt": "holds 1 non-finite value(s)",
+    "eval-list_weight.pt": "'head.bias' is a list, not a tensor",
+    "eval-rl_inf_weights.pt": "holds 1 non-finite value(s)",
+    "compare-rl_model_list.pt": "has no 'model' state_dict (it holds a list)",
+    "ablate-nan_weights.pt": "holds 1 non-finite value(s)",
+    "export-copy-nan_weights.pt": "holds 1 non-finite value(s)",
+    "export-copy-rl_inf_weights.pt": "holds 1 non-finite value(s)",
+    "train-dataset": "valid: omniglot, miniimagenet, sinusoid, and for meta-RL nav2d, "
+                     "cheetah-vel, cheetah-dir",
+}
 DEVICE_CASES = {
     f"{cmd}-{dev}": [*args, "--device", dev]
     for cmd, args in {
@@ -125,6 +219,7 @@ CASES = {
        for c, args in COMMANDS.items() for f in BAD_FILES},
     **FLAG_CASES,
     **DEVICE_CASES,
+    **ISSUE21_CASES,
 }
 
 
@@ -139,7 +234,8 @@ def test_bad_input_gives_one_line(case: str, corpus: Path, monkeypatch: pytest.M
     monkeypatch.setenv("REPSIM_DATA", str(corpus / "empty_data"))
     monkeypatch.setenv("REPSIM_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
-    args = [a.format(d=corpus, good=GOOD, out=tmp_path / "out.pt") for a in CASES[case]]
+    args = [a.format(d=corpus, good=GOOD, rl=RL_GOOD, out=tmp_path / "out.pt")
+            for a in CASES[case]]
     before = _snapshot(corpus)
     result = CliRunner().invoke(app, args)
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
@@ -148,6 +244,7 @@ def test_bad_input_gives_one_line(case: str, corpus: Path, monkeypatch: pytest.M
         result.exception, SystemExit), (case, result.exception)
     assert len(lines) == 1 and lines[0].startswith("error: "), (case, result.stderr)
     assert not any(word in lines[0] for word in FORBIDDEN), (case, lines[0])
+    assert ISSUE21_MESSAGES.get(case, "") in lines[0], (case, lines[0])
     assert _snapshot(corpus) == before, case  # nothing written next to the inputs
     assert not (corpus / "PWNED").exists()
     assert not list(tmp_path.rglob("*")) or all(
