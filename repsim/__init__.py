@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from repsim._threads import set_threads
 from repsim.analyses import ablate, compare, inner_loop_activations, read_table, write_table
 from repsim.capture import adaptation_activations, capture, record
 from repsim.data import EpisodeSampler, SinusoidTasks, load_pool
@@ -64,6 +65,7 @@ __all__ = [
     "read_table",
     "record",
     "run_study",
+    "set_threads",
     "similarity_batch",
     "svcca",
     "train",

@@ -127,5 +127,6 @@ def test_kill9_sweep_then_rerun_trains_nothing_twice(tmp_path, subprocess_env):
     assert rerun.returncode == 0, rerun.stderr
     assert f"resumed from step {last}" in rerun.stdout
     steps = pd.read_csv(run_dir / "metrics.csv")
-    train_steps = steps.loc[steps["split"] == "train", "step"] if "split" in steps else steps["step"]
+    train_steps = (steps.loc[steps["split"] == "train", "step"] if "split" in steps
+                   else steps["step"])
     assert train_steps.is_unique and train_steps.max() == 300

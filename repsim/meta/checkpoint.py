@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from repsim._io import CheckpointError, load_checkpoint, save_checkpoint
-from repsim.meta.config import TrainConfig, config_from_dict
 from repsim._threads import ensure_default_threads
+from repsim.meta.config import TrainConfig, config_from_dict
 from repsim.models import SinusoidMLP, conv4_for
 from repsim.models.weights import check_state_values
 

@@ -26,8 +26,8 @@ import torch
 
 from repsim._io import CheckpointError, load_checkpoint
 from repsim._threads import ensure_default_threads
-from repsim.models.weights import check_state_values
 from repsim.models.policy import GaussianMLPPolicy
+from repsim.models.weights import check_state_values
 from repsim.rl.config import RLConfig, rl_config_from_dict
 
 __all__ = ["KIND", "RLTrained", "checkpoint_kind", "load_rl", "require_classification"]
