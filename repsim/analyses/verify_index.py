@@ -303,9 +303,8 @@ def _select(entries: list[dict], *, sample: int | None, seed: int,
     if sample is not None:
         if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
             raise ValueError(f"sample must be an integer >= 1; got {sample!r}")
-        if sample < len(entries):
-            entries = sorted(random.Random(seed).sample(entries, sample),
-                             key=lambda e: e["path"])
+        # in the seeded draw's order: a run stopped early has still checked a random subset
+        entries = random.Random(seed).sample(entries, min(sample, len(entries)))
     return entries
 
 
@@ -326,7 +325,8 @@ def verify_index(
     ----------
     index : path, default="checkpoints/index.json"
     sample : int, optional
-        Check ``sample`` entries drawn at random (``seed``) instead of all of them.
+        Check ``sample`` entries drawn at random (``seed``), in the draw's order, instead of
+        all of them in index order (``sample`` >= the number of entries: all, shuffled).
     seed : int, default=0
         Seed of that draw.
     only : sequence of str, optional
@@ -385,9 +385,12 @@ def verify_index(
              "ci95": None if now is None or now[1] != now[1] else float(now[1])}
             for fig, now in zip(entry["figures"], values, strict=True)]
         if log:
-            bad = sum(r["drifted"] for r in checked)
-            log(f"[{n}/{len(chosen)}] {entry['path']}: {len(checked)} numbers, {bad} drifted "
-                f"({time.perf_counter() - t0:.0f} s)")
+            bad = [r for r in checked if r["drifted"]]
+            log(f"[{n}/{len(chosen)}] {entry['path']}: {len(checked)} numbers, {len(bad)} "
+                f"drifted ({time.perf_counter() - t0:.0f} s)")
+            for r in bad:
+                log(f"    drift: {r['figure']} {r['field']}: shipped {r['shipped']:.6g}, today "
+                    f"{r['today']:.6g} ({r['difference']:+.3g}) {r['note']}".rstrip())
     table = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
     table["drifted"] = table["drifted"].astype(bool)
     return IndexCheck(table=table, entries=tuple(e["path"] for e in chosen),

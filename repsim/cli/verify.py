@@ -57,7 +57,8 @@ def _render(check, shown: int) -> None:
 @friendly_errors
 def verify_index_command(
     index: option(Path, "The checkpoint index.", "--index") = Path("checkpoints/index.json"),
-    sample: option(OptInt, "Check N entries drawn at random (--seed).", "--sample") = None,
+    sample: option(OptInt, "Check N entries drawn at random (--seed), in that order.",
+                   "--sample") = None,
     seed: option(int, "Seed of the --sample draw.", "--seed") = 0,
     only: option(OptStr, "Comma-separated globs on entry paths, e.g. 'checkpoints/rl/*'.",
                  "--only") = None,

@@ -103,8 +103,9 @@ def test_cli_exits_1_and_prints_the_drift(tiny_index: Path, tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["verify-index", "--index", str(index), "--json",
                                       str(out)])
     assert result.exit_code == 1, result.output
-    line = next(ln for ln in result.output.splitlines() if "improvement" in ln)
-    assert "rl/tiny_maml_s0.pt" in line and "+2" in line  # today − shipped
+    # the table's row: entry, figure, shipped, today, difference (today − shipped)
+    line = next(ln for ln in result.output.splitlines() if ln.startswith("rl/tiny_maml_s0.pt"))
+    assert "improvement" in line and line.split()[-1].startswith("+2")
     assert "1 drifted" in result.output and "Traceback" not in result.output
     saved = json.loads(out.read_text())
     assert saved["ok"] is False and saved["drifted"] == 1
@@ -155,6 +156,9 @@ def test_sample_is_a_seeded_subset() -> None:
     assert a == _select(list(entries), sample=3, seed=5, only=None) and len(a) == 3
     assert a != _select(list(entries), sample=3, seed=6, only=None)
     assert all(e in entries for e in a)
+    every = _select(list(entries), sample=len(entries) + 5, seed=1, only=None)
+    assert sorted(e["path"] for e in every) == sorted(e["path"] for e in entries)  # each once
+    assert every != entries  # in the seeded draw's order, so a cut-short run is a random subset
 
 
 @pytest.mark.data
