@@ -47,6 +47,10 @@ BASE = dataclasses.replace(PRESETS["omniglot-5w1s"], checkpoint_every=250, val_e
 #: 500, 42% at 2000, 36% at 8000), so 2000 steps answer them at a quarter of the cost. Runs
 #: compared in one figure always share their length (each question has its own MAML/ANIL).
 STEPS = {"long": 8000, "short": 2000}
+#: The long tier of issue 19: the headline runs, the two head-side conv4 conditions and two
+#: Table 5 regimes at 10,000 meta-iterations (the paper trains 40-60k), checkpointed every 500
+#: steps so the 1k, 2k, 5k and 10k models are kept and a kill loses at most 500 steps.
+LONG_TIER = 10_000
 
 
 def _run(name: str, groups: tuple[str, ...], steps: int, condition: str = "", *,
@@ -133,6 +137,17 @@ def grid(groups: set[str], steps: int | None = None, *, long_steps: int | None =
     # The 10- and 15-shot runs train 8 tasks per step, the 1-shot baseline 32: this run holds
     # the meta-batch (tasks seen) when the shots reading compares 1 with 10-15 shots.
     add(_run("maml-5w1s-mb8", ("conv4",), short, "meta-batch 8", meta_batch=8))
+    # The long tier ("length"): the same settings as the 1000-step runs, 10x longer, so every
+    # headline answer can be read at 1k and 10k side by side (and claim 3 over training).
+    tier = {"checkpoint_every": 500, "val_every": 1000}
+    add(_run("maml-5w1s-10k", ("length",), LONG_TIER, "baseline", **tier))
+    add(_run("anil-5w1s-10k", ("length",), LONG_TIER, algorithm="anil", **tier))
+    add(_run("maml-5w1s-flatten-10k", ("length",), LONG_TIER, "flatten before head",
+             head_input="flatten", **tier))
+    add(_run("maml-5w1s-zerohead-10k", ("length",), LONG_TIER, "zero head init",
+             head_init="zeros", **tier))
+    add(_run("multiclass-5w1s-10k", ("length",), LONG_TIER, algorithm="multiclass", **tier))
+    add(_run("nil-5w1s-10k", ("length",), LONG_TIER, algorithm="nil", **tier))
     return list(runs.values())
 
 
@@ -217,7 +232,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT / "runs" / "omniglot-study")
     parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--groups", default="seeds,regimes,interpolation,shots,conv4")
+    parser.add_argument("--groups", default="seeds,regimes,interpolation,shots,conv4,length")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--shard", default="0/1", help="i/n: this process takes every n-th run")
     parser.add_argument("--steps", type=int, default=None, help="override every run's steps")

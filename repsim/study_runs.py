@@ -23,6 +23,7 @@ import pandas as pd
 
 from repsim._io import run_manifest
 from repsim.analyses.ablate import ablate
+from repsim.analyses.budget import adaptation_budget
 from repsim.analyses.regimes import adaptation_profile, evaluate_heads, regime_name
 from repsim.analyses.seeds import seed_summary
 from repsim.analyses.tables import read_table, write_table
@@ -30,8 +31,8 @@ from repsim.meta import TrainConfig, train
 from repsim.meta.checkpoint import checkpoint_paths
 from repsim.models import BODY_LAYERS
 
-__all__ = ["StudyRun", "analyse_run", "checkpoint_index", "draw_study", "final_checkpoint",
-           "gather_tables", "run_dir", "train_run"]
+__all__ = ["LENGTH_STEPS", "StudyRun", "analyse_run", "analyse_steps", "checkpoint_index",
+           "draw_study", "final_checkpoint", "gather_tables", "run_dir", "train_run"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,6 @@ def analyse_run(run: StudyRun, root: str | Path, *, data_dir: str | Path | None 
         raise ValueError(f"{run_dir(root, run)} has not finished training ({run.config.steps} "
                          "steps); train it first")
     out = run_dir(root, run) / "analysis"
-    files: dict[str, Path] = {}
     jobs: list[tuple[str, Any]] = [
         ("heads", lambda: evaluate_heads(ckpt, tasks=run.tasks, data_dir=data_dir,
                                          device=device))]
@@ -94,10 +94,17 @@ def analyse_run(run: StudyRun, root: str | Path, *, data_dir: str | Path | None 
         jobs.append(("profile", lambda: adaptation_profile(
             ckpt, tasks=run.tasks, compare_tasks=run.compare_tasks,
             compare_query=run.compare_query, data_dir=data_dir, device=device)))
-    if "interpolation" in run.groups:
+    jobs.append(("budget", lambda: adaptation_budget(ckpt, tasks=run.tasks, data_dir=data_dir,
+                                                     device=device)))
+    if "interpolation" in run.groups or "length" in run.groups:
         jobs.append(("ablate", lambda: ablate(ckpt, tasks=run.tasks, data_dir=data_dir,
                                               device=device)))
-    step = _step(ckpt)
+    return _run_jobs(run, out, _step(ckpt), jobs)
+
+
+def _run_jobs(run: StudyRun, out: Path, step: int, jobs: list[tuple[str, Any]]
+              ) -> dict[str, Path]:
+    files: dict[str, Path] = {}
     for stem, job in jobs:
         path = out / f"{stem}.json"
         if not path.exists() or _analysed_step(path) not in (None, step):
@@ -111,6 +118,39 @@ def analyse_run(run: StudyRun, root: str | Path, *, data_dir: str | Path | None 
     return files
 
 
+#: Where the long tier is read along training (issue 19: 1k, 2k, 5k and the end, 10k).
+LENGTH_STEPS = (1000, 2000, 5000)
+
+
+def analyse_steps(run: StudyRun, root: str | Path, steps: Sequence[int] = LENGTH_STEPS, *,
+                  data_dir: str | Path | None = None, device: str = "cpu"
+                  ) -> dict[int, dict[str, Path]]:
+    """The profile, budget and freezing ablation of a run's checkpoints at ``steps`` (those
+    it has), each once, in ``analysis/step_XXXXXX/``: the paper's claim 3 ("feature reuse
+    happens early") and every headline answer read along training."""
+    have = dict(checkpoint_paths(run_dir(root, run)))
+    done: dict[int, dict[str, Path]] = {}
+    for step in sorted(set(steps)):
+        ckpt = have.get(step)
+        if ckpt is None or step >= run.config.steps:  # the end is analyse_run's
+            continue
+        jobs: list[tuple[str, Any]] = [("budget", lambda c=ckpt: adaptation_budget(
+            c, tasks=run.tasks, data_dir=data_dir, device=device))]
+        if run.config.own_head:
+            jobs += [("profile", lambda c=ckpt: adaptation_profile(
+                c, tasks=run.tasks, compare_tasks=run.compare_tasks,
+                compare_query=run.compare_query, data_dir=data_dir, device=device)),
+                     ("ablate", lambda c=ckpt: ablate(c, tasks=run.tasks, data_dir=data_dir,
+                                                      device=device))]
+        else:
+            jobs.append(("heads", lambda c=ckpt: evaluate_heads(c, tasks=run.tasks,
+                                                                data_dir=data_dir,
+                                                                device=device)))
+        out = run_dir(root, run) / "analysis" / f"step_{step:06d}"
+        done[step] = _run_jobs(run, out, step, jobs)
+    return done
+
+
 def _step(ckpt: Path) -> int:
     return int(ckpt.stem.split("_")[-1])
 
@@ -122,13 +162,22 @@ def _analysed_step(path: Path) -> int | None:
     return steps.pop() if len(steps) == 1 else None
 
 
-def _read_all(root: Path, runs: Sequence[StudyRun], stem: str, group: str) -> pd.DataFrame:
+def _read_all(root: Path, runs: Sequence[StudyRun], stem: str, group: str | None, *,
+              along: bool = False) -> pd.DataFrame:
+    """Every run's ``analysis/<stem>.json`` (``group`` None: every run's), with ``along`` also
+    those of its checkpoints along training (``analysis/step_XXXXXX/``)."""
     frames = []
     for run in runs:
-        path = run_dir(root, run) / "analysis" / f"{stem}.json"
-        if group in run.groups and path.exists():
-            frames.append(read_table(path)[0].assign(run=run.name, condition=run.condition,
-                                                     seed=run.config.seed))
+        if group is not None and group not in run.groups:
+            continue
+        folder = run_dir(root, run) / "analysis"
+        paths = [folder / f"{stem}.json"]
+        if along:
+            paths += sorted(folder.glob(f"step_*/{stem}.json"))
+        for path in paths:
+            if path.exists():
+                frames.append(read_table(path)[0].assign(run=run.name, condition=run.condition,
+                                                         seed=run.config.seed))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -150,14 +199,19 @@ def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Pat
     manifest = run_manifest(seed=None, runs=[r.name for r in runs], root=str(root))
     files: dict[str, Path] = {}
 
-    def emit(stem: str, frame: pd.DataFrame, by: list[str], value: str) -> None:
+    def emit(stem: str, frame: pd.DataFrame, by: list[str], value: str,
+             carry: Sequence[str] = ()) -> None:
         if frame.empty:
             return
         files[stem] = write_table(frame, out / stem, manifest=manifest)
         summary = seed_summary(frame, by=by, value=value)
+        groups = [part for _, part in frame.groupby(by, sort=False, dropna=False)]
         if "step" in frame:  # the training steps each summarised number comes from
-            summary["steps"] = [sorted({int(s) for s in part["step"]}) for _, part in
-                                frame.groupby(by, sort=False, dropna=False)]
+            summary["steps"] = [sorted({int(s) for s in part["step"]}) for part in groups]
+        for column in carry:  # a per-seed label beside the per-seed values, in seed order
+            summary[f"{column}_per_seed"] = [
+                [None if pd.isna(v) else v for v in part.sort_values("seed")[column]]
+                for part in groups]
         files[f"{stem}_summary"] = write_table(summary, out / f"{stem}_summary",
                                                manifest=manifest)
 
@@ -197,6 +251,43 @@ def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Pat
                                  meta_batch=frame["run"].map(meta_batch),
                                  train_steps=frame["step"].astype(int))
             emit(group, frame, by, "value")
+    # the adaptation budget of every model: which part of the inner loop's accuracy only
+    # body adaptation buys, read with the run's setting and length
+    budget = _read_all(root, runs, "budget", None)
+    if not budget.empty:
+        emit("budget", budget.assign(train_steps=budget["step"].astype(int)),
+             ["run", "regime", "ways", "shots", "train_steps", "quantity"], "value",
+             carry=("detail",))
+    # the long tier along training: every headline quantity at 1k, 2k, 5k and the end
+    length = [r for r in runs if "length" in r.groups]
+    if length:
+        profile = _read_all(root, length, "profile", "length", along=True)
+        if not profile.empty:
+            profile = profile[(profile["quantity"] != "similarity")
+                              | (profile["measure"] == "cka")]
+        parts = [profile, _read_all(root, length, "budget", "length", along=True)]
+        heads = _read_all(root, length, "heads", "length", along=True)
+        if not heads.empty:  # bodies without an inner loop: the NIL head only
+            parts.append(heads.assign(quantity="nil_accuracy", value=heads["accuracy"])
+                         [heads["head"] == "nil"])
+        frame = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(
+            not p.empty for p in parts) else pd.DataFrame()
+        if not frame.empty:
+            frame = frame.drop_duplicates(["run", "seed", "step", "quantity", "layer"]
+                                          if "layer" in frame else ["run", "seed", "step",
+                                                                    "quantity"])
+            frame = frame.assign(train_steps=frame["step"].astype(int))
+            for column in ("layer", "measure"):
+                frame[column] = frame[column] if column in frame else None
+            emit("length", frame, ["run", "regime", "train_steps", "quantity", "layer"],
+                 "value")
+        frz = _read_all(root, length, "ablate", "length", along=True)
+        if not frz.empty:
+            frz = _freezing_rows(frz.assign(run=frz["run"] + "@" + frz["step"].astype(str)))
+            frz["run"] = frz["run"].str.split("@").str[0]
+            frz["regime"] = frz["run"].map({r.name: regime_name(r.config) for r in runs})
+            emit("length_freezing", frz.assign(train_steps=frz["step"].astype(int)),
+                 ["run", "regime", "train_steps", "n_frozen"], "accuracy")
     return files
 
 
@@ -233,6 +324,17 @@ def draw_study(tables_dir: str | Path, fig_dir: str | Path) -> dict[str, Path]:
     if (t := have("shots")) is not None:
         made["shots"] = save_figure(P.shots_and_ways(t), out / "medium_shot",
                                     caption="Medium-shot quantities from `shots_summary.json`.")[0]
+    if (t := have("budget")) is not None:
+        from repsim.plots import budget as B
+
+        made["budget"] = save_figure(B.budget(t), out / "budget", caption=(
+            "Each reader's accuracy on the same test tasks, mean ± std over seeds "
+            "(`budget_summary.json`); (a) is the trained inner loop."))[0]
+        if (t := have("length")) is not None:
+            made["length"] = save_figure(B.length_curves(t, have("length_freezing")),
+                                         out / "length", caption=(
+                "The long tier along training (`length_summary.json`, "
+                "`length_freezing_summary.json`): mean ± std over seeds per checkpoint."))[0]
     if (t := have("conv4")) is not None:
         t = t[t["layer"].isna() | (t["layer"] == "conv4")]
         made["conv4"] = save_figure(P.conditions(t), out / "conv4_investigation",
@@ -259,7 +361,7 @@ def checkpoint_index(root: str | Path, runs: Sequence[StudyRun]) -> list[dict[st
             continue
         cfg, figures = run.config, []
         analysis = run_dir(root, run) / "analysis"
-        for stem in ("heads", "profile", "ablate"):
+        for stem in ("heads", "profile", "ablate", "budget"):
             if not (analysis / f"{stem}.json").exists():
                 continue
             frame, manifest = read_table(analysis / f"{stem}.json")
@@ -275,6 +377,9 @@ def checkpoint_index(root: str | Path, runs: Sequence[StudyRun]) -> list[dict[st
                     record.update(metric=row["quantity"], layer=row.get("layer"),
                                   measure=row.get("measure"), head="own",
                                   frozen=list(BODY_LAYERS) if head_only else [])
+                elif stem == "budget":
+                    # adaptation_budget's quantities (which reader, which steps: its manifest)
+                    record.update(metric=row["quantity"], detail=row.get("detail"))
                 else:
                     record.update(metric="accuracy", head=row.get("head"),
                                   frozen=row.get("frozen"))

@@ -156,11 +156,13 @@ def test_ways_reading_holds_the_inner_loop_with_a_matching_conv4_condition():
             "inner loop and meta-batch together.") in text
     # Welch: difference 8.0 points, se = sqrt(2 * 2.0**2 / 3), 4 degrees of freedom
     half = stats.t.ppf(0.975, 4) * math.sqrt(2 * 2.0**2 / 3)
+    p = 2 * stats.t.sf(8 / math.sqrt(2 * 2.0**2 / 3), 4)  # the Welch test's two-sided p
     assert ("With the 20-way runs' inner loop (5 x lr 0.1): the conv4 condition "
             '"5 steps, lr 0.1" (MAML 5-way 1-shot) has head-only gap 64.0 ± 2.0 points (n=3); '
             "against 20-way's 72.0 ± 2.0 points (n=3), from 5 to 20 ways the gap grows "
             f"(difference +8.0 points, 95% CI over seeds [{8 - half:+.1f}, {8 + half:+.1f}]: "
-            "separated by the seeds). Still different: meta-batches (5-way 32 tasks per step; "
+            f"separated by the seeds (p = {p:.3f}, not corrected for the report's other "
+            "readings)). Still different: meta-batches (5-way 32 tasks per step; "
             "20-way 16 tasks per step).") in text
     # neither the baseline nor a condition that changes something else is a held comparison
     assert text.count("With the 20-way runs'") == 1
@@ -258,3 +260,38 @@ def test_seeds_between_and_regimes_readings():
     regimes["steps"] = [[2000], [2000], [8000]]
     text = " ".join(read_regimes(regimes, {"MAML": 48.4}))
     assert "careful: from different training steps, 2000 vs 8000" in text
+
+
+def test_holm_adjusts_by_hand_and_marks_resolve_over_the_whole_report():
+    from repsim.analyses.multiple import Collector, collecting, holm, mark
+
+    # by hand: sorted 0.01, 0.02, 0.04, 0.30 times 4, 3, 2, 1 -> 0.04, 0.06, 0.08, 0.30;
+    # running maximum keeps that order; back in the input order
+    assert holm([0.04, 0.01, 0.30, 0.02]).tolist() == pytest.approx([0.08, 0.04, 0.30, 0.06])
+    assert holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 0.9])  # capped at 1, monotone
+    with pytest.raises(ValueError, match="p-values"):
+        holm([0.1, float("nan")])
+    assert "not corrected" in mark(0.2)  # outside a report
+    with collecting() as c:
+        texts = [f"A is separated from B ({mark(0.01)}).", f"C is not ({mark(0.04)})."]
+    assert isinstance(c, Collector) and c.pvalues == [0.01, 0.04]
+    first, second = (c.resolve(t) for t in texts)
+    assert "p = 0.010; Holm-adjusted over the report's 2 readings p = 0.020: holds" in first
+    assert "p = 0.040; Holm-adjusted over the report's 2 readings p = 0.040: holds" in second
+    table = c.table(texts)
+    assert table["verdict"].tolist() == ["holds", "holds"]
+    assert table["comparison"][0].startswith("A is separated from B")
+
+
+def test_every_verdict_carries_the_p_value_of_its_own_test():
+    from repsim.analyses.study_readings import Stat, p_value
+
+    a = Stat(0.6, 0.02, 3, (0, 1, 2), (0.58, 0.60, 0.62), (0.01,) * 3)
+    b = Stat(0.5, 0.02, 3, (0, 1, 2), (0.49, 0.50, 0.51), (0.01,) * 3)
+    assert p_value(a, b) == pytest.approx(
+        stats.ttest_ind(a.per_seed, b.per_seed, equal_var=False).pvalue)
+    assert p_value(a, b, paired=True) == pytest.approx(
+        stats.ttest_rel(a.per_seed, b.per_seed).pvalue)
+    assert p_value(a) == pytest.approx(stats.ttest_1samp(a.per_seed, 0).pvalue)
+    flat = Stat(0.0, 0.0, 3, (0, 1, 2), (0.0, 0.0, 0.0), (0.0,) * 3)
+    assert p_value(flat) == 1.0 and p_value(Stat(1, 0, 1, (0,), (1.0,), (0.1,))) is None

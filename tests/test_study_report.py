@@ -134,6 +134,15 @@ def test_figures_on_a_study_root_writes_tables_figures_and_report(study_root, tm
     assert "| flatten before head | head_only_gap |" in conv4
     assert "**Reading.** flatten before head: conv4 θ vs θ′ CKA" in conv4
     assert "![Figure" in conv4 and "conv4_investigation.pdf" in conv4
+    # every reading carries its p and the Holm verdict over the whole report, listed at the end
+    from repsim.analyses.multiple import holm
+
+    readings = read_table(tables / "readings.json")[0]
+    assert len(readings) > 0 and "⟦" not in report
+    assert readings["p_holm"].tolist() == pytest.approx(holm(readings["p"]).tolist())
+    assert report.count("Holm-adjusted over the report's") == len(readings)
+    assert f"| {len(readings)} |" in _section(report, "Every reading, with its p-value and the "
+                                                       "Holm correction")
     compute = _section(report, "Runs, steps and compute")
     assert "| maml | MAML | omniglot 5w1s |" in compute and "s0: 2, s1: 2" in compute
 

@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from repsim.analyses.multiple import mark
 from repsim.analyses.regimes import REGIME_ORDER
 
-__all__ = ["Stat", "difference", "pick", "read_between", "read_conv4", "read_interpolation",
-           "read_regimes", "read_seeds", "read_shots"]
+__all__ = ["Stat", "difference", "p_value", "pick", "read_between", "read_conv4",
+           "read_interpolation", "read_regimes", "read_seeds", "read_shots"]
 
 _META = ("MAML", "ANIL", "FOMAML", "BOIL", "top-2", "top-3", "top-4")
 
@@ -95,6 +96,27 @@ def difference(a: Stat, b: Stat, *, paired: bool = False) -> tuple[float, float,
     return diff, float(ci.low), float(ci.high)
 
 
+def p_value(a: Stat, b: Stat | None = None, *, paired: bool = False) -> float | None:
+    """Two-sided p of ``a - b`` over seeds (the test behind :func:`difference`), or of ``a``
+    against 0 when ``b`` is None (one-sample t); None with fewer than 2 seeds. Without any
+    spread the difference is exact: p = 0 when it is not 0, else 1."""
+    if a.n < 2 or (b is not None and b.n < 2):
+        return None
+    if b is None:
+        values = np.asarray(a.per_seed)
+        if np.ptp(values) == 0:
+            return 0.0 if values[0] != 0 else 1.0
+        return float(stats.ttest_1samp(values, 0.0).pvalue)
+    paired = paired and a.seeds == b.seeds
+    diff = np.subtract(a.per_seed, b.per_seed) if paired else None
+    spread = np.ptp(diff) if paired else np.ptp(a.per_seed) + np.ptp(b.per_seed)
+    if spread == 0:
+        return 0.0 if (diff[0] if paired else a.mean - b.mean) != 0 else 1.0
+    test = (stats.ttest_rel(a.per_seed, b.per_seed) if paired
+            else stats.ttest_ind(a.per_seed, b.per_seed, equal_var=False))
+    return float(test.pvalue)
+
+
 def _verdict(a: Stat, b: Stat, *, scale: float, unit: str, paired: bool = False) -> str:
     """"separated: difference d [lo, hi]" or why not (and whether the steps differ)."""
     text = _verdict_text(a, b, scale=scale, unit=unit, paired=paired)
@@ -113,7 +135,7 @@ def _verdict_text(a: Stat, b: Stat, *, scale: float, unit: str, paired: bool) ->
     k = _digits(scale)
     word = "separated" if lo > 0 or hi < 0 else "not separated"
     return (f"difference {diff:+.{k}f}{unit}, 95% CI over seeds [{lo:+.{k}f}, {hi:+.{k}f}]: "
-            f"{word} by the seeds")
+            f"{word} by the seeds ({mark(p_value(a, b, paired=paired))})")
 
 
 def _digits(scale: float) -> int:
@@ -134,7 +156,8 @@ def _zero_ci(s: Stat, scale: float, unit: str) -> str:
         half = stats.t.ppf(0.975, s.n - 1) * s.std / math.sqrt(s.n)
         lo, hi = scale * (s.mean - half), scale * (s.mean + half)
         parts.append(f"95% CI over seeds [{lo:.{k}f}, {hi:.{k}f}]{unit} "
-                     + ("excludes 0" if lo > 0 or hi < 0 else "includes 0"))
+                     + ("excludes 0" if lo > 0 or hi < 0 else "includes 0")
+                     + f" ({mark(p_value(s))})")
     else:
         parts.append(f"one seed (n={s.n}): not concluded over seeds")
     cis = [(v, c) for v, c in zip(s.per_seed, s.per_seed_ci95, strict=False) if math.isfinite(c)]

@@ -18,8 +18,11 @@ from typing import Any
 import pandas as pd
 
 from repsim._io import atomic_write_text
+from repsim.analyses import budget_readings as BR
 from repsim.analyses import study_readings as R
-from repsim.analyses.tables import read_table
+from repsim.analyses.multiple import collecting
+from repsim.analyses.tables import read_table, write_table
+from repsim.plots import budget as PB
 from repsim.plots.paper import BETWEEN_MODELS, SOURCE, TABLE5
 from repsim.plots.style import Block, caption_path, render_html, render_markdown
 
@@ -130,7 +133,30 @@ _SECTIONS: tuple[tuple[str, str, str, tuple[tuple[str, tuple[str, ...], Any], ..
      "One factor changed per run against the baseline MAML: what happens to conv4's θ vs θ′ "
      "CKA and to the head-only gap?",
      (("conv4_summary", ("condition", "quantity", "layer"), None),), ("conv4_investigation",)),
+    ("budget", "What only body adaptation buys: the adaptation budget",
+     "The head-only gap mixes two things: the body must change for the task, and a head that "
+     "starts in the wrong place cannot catch up in the trained number of steps. On the same "
+     "600 test tasks, every reader that keeps θ's body is asked how well it can do: (b) the "
+     "head alone adapted for the trained steps, (c) for 10, 50 and 200 steps, (d) the NIL and "
+     "prototype heads, (e) a logistic-regression probe fit on the support set's θ features; "
+     "against (a) the trained inner loop, (f) the same probe on θ′'s features and (g) conv4 + "
+     "head adapted alone. *Body-only gain* = (a) − the best of (b)-(e): what only adapting the "
+     "body buys. *Probe gain* = (f) − (e): how much the inner loop improves the features for a "
+     "reader free of any trained head. Both with their 95% CI over seeds (points).",
+     (("budget_summary", (), None),), ("budget",)),
+    ("length", "Training length: 1k against 10k steps, and feature reuse along training",
+     "The long tier trains the headline runs 10× longer (10,000 meta-iterations; the paper "
+     "trains 40-60k) and keeps the checkpoints at 1k, 2k and 5k: each quantity is read at each "
+     "length on the same runs, so the change with length is paired over seeds. The paper's "
+     "claim 3 (feature reuse happens early) is the similarity and freezing curves over "
+     "training.",
+     (("length_summary", (), None), ("length_freezing_summary", (), None)), ("length",)),
 )
+#: sections whose tables are one wide row per run, not the generic seed-summary display
+_WIDE = {"budget_summary": lambda t: PB.budget_table(t["budget_summary"]),
+         "length_summary": lambda t: PB.length_table(t["length_summary"]),
+         "length_freezing_summary": lambda t: display_table(
+             t["length_freezing_summary"], ("run", "train_steps", "n_frozen"))}
 _BETWEEN_STEM = "between_seeds_summary"
 
 
@@ -155,8 +181,17 @@ def _readings(question: str, t: dict[str, pd.DataFrame | None]) -> list[str]:
                                     t["interpolation_similarity_summary"],
                                     t["interpolation_freezing_summary"])
     if question == "shots":
-        return R.read_shots(t["shots_summary"], t.get("conv4_summary"))
-    return R.read_conv4(t["conv4_summary"])
+        return [*R.read_shots(t["shots_summary"], t.get("conv4_summary")), _GAP_CAVEAT]
+    if question == "budget":
+        return BR.read_budget(t["budget_summary"])
+    if question == "length":
+        return BR.read_length(t["length_summary"])
+    return [*R.read_conv4(t["conv4_summary"]), _GAP_CAVEAT]
+
+
+_GAP_CAVEAT = ("The head-only gap is not by itself evidence that the body must change: the "
+               "adaptation-budget section below separates what only body adaptation buys from "
+               "what a head-side reader on θ's body recovers.")
 
 
 def _missing(runs: pd.DataFrame | None, question: str) -> list[str]:
@@ -239,18 +274,49 @@ def write_study_report(tables_dir: str | Path, out_dir: str | Path, *,
     loaded = {stem: _load(tables, stem) for stem in stems}
     blocks: list[Block] = [
         ("h1", "Study report: seeds, body-training regimes, interpolation, medium shot, "
-               "conv4"),
+               "conv4, adaptation budget, training length"),
         ("p", (f"Study root: `{root}`. " if root is not None else "")
          + f"Reference: {SOURCE}. Every number is the mean ± sample std (ddof = 1) over "
          "training seeds, with `n_seeds` and the training steps it comes from; each seed's own "
          "value is listed with its 95% CI over test tasks. Accuracies and gaps are in percent "
          "(points), similarities as they are. Two numbers are *separated* when the 95% CI of "
          "their difference over seeds excludes 0 (paired over seeds within one run, Welch "
-         "between runs); with fewer than 2 seeds nothing is concluded."),
+         "between runs); with fewer than 2 seeds nothing is concluded. Every such reading "
+         "gives its p-value and whether it holds after Holm's correction over all readings "
+         "of this report (listed at the end)."),
     ]
     if runs is not None:
         table, total = _compute(runs)
         blocks += [("h2", "Runs, steps and compute"), ("p", total), ("table", table)]
+    with collecting() as holm:
+        _sections(blocks, loaded, runs, out, holm)
+    texts = [b[1] for b in blocks if b[0] == "p"]
+    blocks = [(kind, holm.resolve(body)) if kind == "p" else (kind, body)
+              for kind, body in blocks]
+    if holm.pvalues:
+        table = holm.table(texts)
+        write_table(table, tables / "readings")
+        held = int((table["verdict"] == "holds").sum())
+        blocks += [("h2", "Every reading, with its p-value and the Holm correction"),
+                   ("p", f"{len(table)} readings above compare numbers over training seeds "
+                    f"(Welch or paired t, two-sided). Holm's step-down correction over all of "
+                    f"them keeps the chance of any false 'holds' at 5%: {held} of {len(table)} "
+                    "hold after it. A reading that is separated by its own 95% CI but does not "
+                    "hold after correction is suggestive, not a finding. The table is also "
+                    "`tables/readings.json`."),
+                   ("table", table.assign(p=table["p"].map(_pfmt),
+                                          p_holm=table["p_holm"].map(_pfmt)))]
+    atomic_write_text(out / "report.html", render_html(blocks))  # self-contained copy
+    return atomic_write_text(out / "report.md", render_markdown(blocks, out))
+
+
+def _pfmt(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _sections(blocks: list[Block], loaded: dict, runs: pd.DataFrame | None, out: Path,
+              holm) -> int:
+    """Append every question's section (tables, notes, reading, figures) to ``blocks``."""
     figure_number = 0
     for question, title, intro, specs, figures in _SECTIONS:
         blocks.append(("h2", title))
@@ -267,7 +333,9 @@ def write_study_report(tables_dir: str | Path, out_dir: str | Path, *,
         if question == "between":
             blocks.append(("table", _between_table(loaded[main])))
         for stem, keys, extra in specs:
-            if loaded[stem] is not None:
+            if stem in _WIDE and loaded[stem] is not None:
+                blocks.append(("table", _WIDE[stem](loaded)))
+            elif loaded[stem] is not None:
                 frame = loaded[stem]
                 if stem == "interpolation_similarity_summary":
                     frame = frame[frame["measure"] == "cka"]
@@ -282,6 +350,7 @@ def write_study_report(tables_dir: str | Path, out_dir: str | Path, *,
         if missing:
             blocks.append(("note", "Not in these numbers yet (unfinished or not analysed): "
                            + "; ".join(missing) + ". The reading uses the finished runs only."))
+        holm.section = title
         readings = _readings(question, loaded)
         if readings:
             blocks.append(("p", "**Reading.** " + " ".join(readings)))
@@ -290,5 +359,4 @@ def write_study_report(tables_dir: str | Path, out_dir: str | Path, *,
             if figure is not None:
                 figure_number += 1
                 blocks.append(figure)
-    atomic_write_text(out / "report.html", render_html(blocks))  # self-contained copy
-    return atomic_write_text(out / "report.md", render_markdown(blocks, out))
+    return figure_number
