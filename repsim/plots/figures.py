@@ -429,7 +429,8 @@ def freezing_checkpoints(ablate_steps: pd.DataFrame) -> Figure:
 
 
 @styled
-def accuracy(eval_rows: pd.DataFrame, *, with_paper: bool = True) -> Figure:
+def accuracy(eval_rows: pd.DataFrame, *, with_paper: bool = True,
+             spread: str = "95% CI") -> Figure:
     """Meta-test accuracy (%) of MAML / ANIL / NIL with 95% CIs, beside the paper's numbers.
 
     One panel per (dataset, ways, shots); a dotted line marks chance (1 / ways). For regression
@@ -441,6 +442,9 @@ def accuracy(eval_rows: pd.DataFrame, *, with_paper: bool = True) -> Figure:
         ``eval`` rows, one per (dataset, ways, shots, algorithm, head).
     with_paper : bool, default=True
         Draw the paper's Table 2-3 numbers (hatched) where it has them.
+    spread : str, default="95% CI"
+        What the ``ci95`` column's error bars are, for the legend (e.g. "std over seeds"
+        when the rows are means over seeds).
 
     Returns
     -------
@@ -497,7 +501,7 @@ def accuracy(eval_rows: pd.DataFrame, *, with_paper: bool = True) -> Figure:
             others.setdefault(label, handle)
     ours_swatch = tuple(Patch(facecolor=c) for c in dict.fromkeys(ours_colors))
     _legend_right(axes[-1], handles=[ours_swatch, *others.values()],
-                  labels=["ours (± 95% CI)", *others],
+                  labels=[f"ours (± {spread})", *others],
                   handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)})
     fig.suptitle("Meta-test accuracy: ours vs the paper" if metric == ACCURACY else
                  "Meta-test error")

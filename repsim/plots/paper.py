@@ -236,7 +236,9 @@ def freezing_table(ablate: pd.DataFrame, setting: Setting | None) -> pd.DataFram
                     **({"ours (%, 95% CI)": _pct(row["accuracy"], row.get("ci95"))}
                        if "accuracy" in row else
                        {"ours (MSE, 95% CI)": _num(row.get("mse"), row.get("ci95"), 4)}),
-                    "paper (%)": "–" if paper is None else f"{paper:.1f}"})
+                    # the paper's column only where there could be a number (accuracy)
+                    **({"paper (%)": "–" if paper is None else f"{paper:.1f}"}
+                       if "accuracy" in row else {})})
     frame = pd.DataFrame(out).sort_values(["model", "_n"], kind="stable", key=lambda s: s.map(
         method_rank) if s.name == "model" else s)
     return frame.drop(columns="_n").reset_index(drop=True)

@@ -12,6 +12,7 @@ report's sections all turn on the same ``Results`` object and the same figure li
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,6 +163,25 @@ class _Spec:
     draw: Callable[[Results], Drawn]
 
 
+def _regression(res: Results) -> bool:
+    """Whether these results are a regression study (MSE, no accuracy, no NIL head)."""
+    frames = [res.tables[k].frame for k in ("eval", "ablate") if k in res.tables]
+    if frames:
+        return all("mse" in f and "accuracy" not in f for f in frames)
+    setting = res.setting()
+    return setting is not None and setting[0] == "sinusoid"
+
+
+_REGRESSION_TITLES = {"accuracy": "Meta-test MSE of MAML and ANIL"}
+
+
+def _titled(spec: _Spec, res: Results) -> _Spec:
+    """``spec`` with a title that fits the results (no accuracy or NIL for regression)."""
+    if _regression(res) and spec.stem in _REGRESSION_TITLES:
+        return dataclasses.replace(spec, title=_REGRESSION_TITLES[spec.stem])
+    return spec
+
+
 def _score(frame: pd.DataFrame) -> str:
     return ("Test accuracy (%, 95% CI over tasks)" if "accuracy" in frame else
             "Test MSE (95% CI over tasks; regression)")
@@ -202,6 +222,21 @@ def _draw_freezing_steps(res: Results) -> Drawn:
 
 
 def _draw_accuracy(res: Results) -> Drawn:
+    evals = res.tables["eval"].frame
+    if "eval_seeds" in res.tables and "seed" in evals and evals["seed"].nunique() > 1:
+        # a sweep: every seed's rows are in eval.json; draw their mean ± std (eval_seeds), not
+        # one seed's row per point (issue 21: the sweep figure drew seed 0 only)
+        seeds = res.tables["eval_seeds"].frame
+        metric = str(seeds["metric"].iloc[0]) if "metric" in seeds else "accuracy"
+        frame = seeds.rename(columns={"mean": metric, "std": "ci95"})
+        counts = sorted({int(n) for n in seeds["n_seeds"]}) if "n_seeds" in seeds else []
+        desc = (f"Meta-test {'accuracy (%)' if metric == 'accuracy' else 'MSE'} of each method: "
+                f"mean over training seeds ({'/'.join(map(str, counts))} per bar, from "
+                "eval_seeds.json), error bars ± 1 sample std over seeds (the paper's "
+                "convention; none with one seed); each seed's row with its 95% CI over test "
+                "tasks is in eval.json.")
+        return (F.accuracy(frame, spread="std over seeds"), desc, [],
+                {"eval": len(evals), "eval_seeds": len(frame)})
     frame, notes = res.select("eval")
     desc = ("Meta-test accuracy (%) of MAML, ANIL and NIL (ANIL-trained body, no head, cosine "
             "vote) with 95% CI over test tasks; hatched: the paper (± std over 3 seeds). Stored "
@@ -213,9 +248,13 @@ def _draw_accuracy(res: Results) -> Drawn:
 
 def _draw_timing(res: Results) -> Drawn:
     frame = res.tables["timing"].frame
-    desc = ("Time per iteration (ms; bar = median, dots = repeats) of MAML and ANIL in training "
-            "and inference; above each group the ratio MAML / ANIL. Paper: ANIL is 1.7× faster "
-            "per training and 4.1× per inference iteration on average.")
+    # F.timing draws a dot per repeat only where a bar has several: say "dots" only then.
+    keys = [k for k in ("shape", "path", "phase", ALGORITHM) if k in frame]
+    repeats = bool(keys) and bool(frame.duplicated(subset=keys).any())
+    desc = ("Time per iteration (ms; " + ("bar = median, dots = repeats" if repeats else
+                                         "one measurement per bar") + ") of MAML and ANIL in "
+            "training and inference; above each group the ratio MAML / ANIL. Paper: ANIL is "
+            "1.7× faster per training and 4.1× per inference iteration on average.")
     return F.timing(frame, paper=paper.SPEEDUP), desc, [], {"timing": len(frame)}
 
 
@@ -337,7 +376,7 @@ def make_figures(results_dir: str | Path, out_dir: str | Path | None = None) -> 
     out = Path(out_dir) if out_dir is not None else res.root / "figures"
     written: list[Path] = []
     index: dict[str, Any] = {"results_dir": str(res.root), "figures": [], "skipped": []}
-    for spec in SPECS:
+    for spec in (_titled(spec, res) for spec in SPECS):
         absent = [k for k in spec.inputs if k not in res.tables and k != "runs"]
         if absent or (spec.inputs == ("runs",) and not res.runs):
             reason = "; ".join(res.missing.get(k, f"{k} missing") for k in absent or ["runs"])
@@ -359,8 +398,10 @@ def make_figures(results_dir: str | Path, out_dir: str | Path | None = None) -> 
                                              for _, s in _sources_of(res, spec)]})
     if "eval" in res.tables:
         table = paper.accuracy_table(res.tables["eval"].frame)
-        text = ("Meta-test accuracy: ours (95% CI over test tasks) and the paper "
-                f"(± std over 3 seeds; {paper.SOURCE}).\n\n{markdown_table(table)}")
+        text = ("Meta-test MSE (lower is better): ours, 95% CI over test tasks; the paper "
+                "reports no regression numbers." if _regression(res) else
+                "Meta-test accuracy: ours (95% CI over test tasks) and the paper "
+                f"(± std over 3 seeds; {paper.SOURCE}).") + f"\n\n{markdown_table(table)}"
         written.append(atomic_write_text(out / "accuracy_table.md", text))
     written.append(atomic_write_json(out / INDEX, index))
     return written
@@ -412,6 +453,12 @@ _SECTIONS: tuple[tuple[str, str, tuple[str, ...], Callable[[Results], pd.DataFra
 )
 
 
+_REGRESSION_SECTION = (
+    "Meta-test MSE: MAML and ANIL",
+    "Paper (classification, Tables 2–3): ANIL matches MAML. Here the task is regression: "
+    "lower MSE is better, and the NIL head (a vote over class labels) does not exist.")
+
+
 def _figure_entry(figures_dir: Path, index: dict[str, Any], stem: str) -> dict[str, Any] | None:
     listed = {e["stem"]: e for e in index.get("figures", [])}
     entry = dict(listed.get(stem) or {"stem": stem, "png": f"{stem}.png", "pdf": f"{stem}.pdf",
@@ -429,21 +476,37 @@ def _blocks(res: Results, figures_dir: Path) -> list[Block]:
     index = read_index(figures_dir)
     skipped = {e["stem"]: e["reason"] for e in index.get("skipped", [])}
     setting = res.setting()
+    regression = _regression(res)
     blocks: list[Block] = [
         ("h1", "Rapid learning or feature reuse? Reproduction report"),
         ("p", f"Results: `{res.root}`" + (f"; setting: {paper.setting_label(*setting)}"
                                           if setting else "") + f". Reference: {paper.SOURCE}. "
-         "Accuracies are stored as fractions and shown in percent; ours carry a 95% CI over "
-         "test tasks, the paper's a std over 3 seeds."),
+         + ("The task is regression: results are mean squared errors (lower is better) with "
+            "a 95% CI over test tasks; there is no accuracy and no NIL head, and the paper "
+            "reports no numbers for it." if regression else
+            "Accuracies are stored as fractions and shown in percent; ours carry a 95% CI "
+            "over test tasks, the paper's a std over 3 seeds.")),
     ]
     sources = [f"- `{s.path.relative_to(res.root).as_posix()}`: {len(s.frame)} rows; "
                f"manifest: {_manifest_summary(s.manifest)}"
                for s in [*res.tables.values(), *res.runs.values()]]
     blocks.append(("p", "Result files used:\n" + "\n".join(sources)))
     number = 0
+    # A section whose every figure lacks its input files, with no table, is not part of these
+    # results (a sweep has no compare/ablate/timing): one line lists them, not a note each.
+    absent = {spec.stem for spec in SPECS
+              if any(k not in res.tables for k in spec.inputs if k != "runs")
+              or (spec.inputs == ("runs",) and not res.runs)}
+    left_out = []
     for title, claim, stems, table, needs in _SECTIONS:
         if not stems and needs not in res.tables:  # a table-only section with no table
             continue
+        if stems and set(stems) <= absent and (table is None or needs not in res.tables):
+            reasons = dict.fromkeys(skipped.get(stem, "input missing") for stem in stems)
+            left_out.append(f"{title} ({'; '.join(reasons)})")
+            continue
+        if regression and stems == ("accuracy",):
+            title, claim = _REGRESSION_SECTION
         blocks.append(("h2", title))
         if claim:
             blocks.append(("p", claim))
@@ -463,6 +526,9 @@ def _blocks(res: Results, figures_dir: Path) -> list[Block]:
                 continue
             number += 1
             blocks.append(("figure", {**entry, "number": number}))
+    if left_out:
+        blocks.append(("p", "Not part of these results, for want of their input files: "
+                       + "; ".join(left_out) + "."))
     return blocks
 
 

@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from repsim.plots import load_results, make_figures, read_index, write_report
@@ -102,7 +103,10 @@ def test_missing_inputs_are_skipped_with_a_reason(results_factory, tmp_path):
                                                     "results directory")
     md, page = write_report(root, tmp_path / "figs", tmp_path / "out")
     text = md.read_text()
-    assert "Figure *timing* skipped: `timing.json` is not in the results directory." in text
+    # issue 21: one line for the sections whose inputs are absent, not a "skipped" note each
+    assert "Figure *timing* skipped" not in text and "## ANIL vs MAML" not in text
+    assert ("ANIL vs MAML: time per iteration (`timing.json` is not in the results directory)"
+            in text.split("Not part of these results, for want of their input files: ")[1])
     assert "](../figs/accuracy.png)" in text
     assert page.read_text().count("data:image/png;base64,") == 1
 
@@ -118,7 +122,11 @@ def test_sinusoid_results_draw_mse_without_nil_or_paper(results_factory):
     assert "paper" not in table.splitlines()[2]  # header row of the table: no paper column
     md, _ = write_report(root)
     text = md.read_text()
-    assert "Table skipped" not in text and "| MAML | fc1–2 | 0.4660 ± 0.0080 | – |" in text
+    assert "Table skipped" not in text and "| MAML | fc1–2 | 0.4660 ± 0.0080 |\n" in text
+    # issue 21: a regression report speaks of MSE, not of accuracy in percent or of NIL
+    assert "## Meta-test MSE: MAML and ANIL" in text and "shown in percent" not in text
+    assert "Accuracy of MAML, ANIL and NIL" not in text
+    assert "paper (%)" not in text.split("## Freezing")[1].split("##")[0]
     caption = (root / "figures" / "freezing.caption.md").read_text()
     assert "Test MSE" in caption and "accuracy" not in caption.split("Made by")[0]
 
@@ -161,3 +169,43 @@ def test_paper_tables_pair_our_rows_with_the_papers(made):
     assert set(timing["MAML / ANIL"]) == {"1.70×", "4.10×"}
     acc = accuracy_table(res.tables["eval"].frame)
     assert acc["method"].tolist() == ["MAML", "ANIL", "NIL", "MAML body, NIL head"]
+
+
+def test_timing_caption_speaks_of_dots_only_when_drawn(results_factory, tmp_path):
+    """Issue 21: "dots = repeats" was written where one measurement per bar drew no dots."""
+    from repsim.analyses.tables import read_table, write_table
+
+    full = results_factory("timing_dots")
+    make_figures(full)
+    caption = (full / "figures" / "timing.caption.md").read_text()
+    assert "dots = repeats" in caption  # three repeats per bar in the fixture
+    root = tmp_path / "single"
+    root.mkdir()
+    frame, manifest = read_table(full / "timing.json")
+    write_table(frame.drop_duplicates(["shape", "phase", "algorithm", "path"]), root / "timing",
+                manifest=manifest)
+    make_figures(root)
+    caption = (root / "figures" / "timing.caption.md").read_text()
+    assert "dots" not in caption and "one measurement per bar" in caption
+
+
+def test_sweep_accuracy_figure_draws_every_seed(tmp_path):
+    """Issue 21: a sweep's accuracy figure drew seed 0's row of each method (one row per point
+    picked from eval.json); it now draws the mean ± std over seeds from eval_seeds.json."""
+    from repsim.analyses.tables import write_table
+    from repsim.sweep import seed_summary
+
+    rows = pd.DataFrame([{"preset": "sinusoid", "dataset": "sinusoid", "ways": 1, "shots": 10,
+                          "algorithm": a, "head": "adapted", "step": 20, "tasks": 10, "seed": s,
+                          "mse": m + 0.1 * s, "ci95": 0.05}
+                         for a, m in (("maml", 0.4), ("anil", 0.6)) for s in (0, 1, 2)])
+    write_table(rows, tmp_path / "eval", manifest={})
+    write_table(seed_summary(rows), tmp_path / "eval_seeds", manifest={})
+    make_figures(tmp_path)
+    caption = (tmp_path / "figures" / "accuracy.caption.md").read_text()
+    assert "mean over training seeds (3 per bar" in caption
+    assert "± 1 sample std over seeds" in caption
+    md, _ = write_report(tmp_path)
+    text = md.read_text()
+    assert text.count("skipped") == 0  # absent sections are listed once, not noted one by one
+    assert "Not part of these results, for want of their input files: " in text
