@@ -110,6 +110,11 @@ class IndexCheck:
     wall_s: float
     cpu_s: float
     today: Mapping[str, list[dict[str, Any]]]
+    stopped_early: bool = False  # interrupted (Ctrl-C, SIGTERM): ``entries`` were checked
+
+    @property
+    def complete(self) -> bool:
+        return not self.stopped_early
 
     @property
     def drifted(self) -> pd.DataFrame:
@@ -120,7 +125,7 @@ class IndexCheck:
         return not bool(self.table["drifted"].any())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "entries": list(self.entries),
+        return {"ok": self.ok, "complete": self.complete, "entries": list(self.entries),
                 "total_entries": self.total_entries,
                 "tolerance": dataclasses.asdict(self.tolerance), "wall_s": self.wall_s,
                 "cpu_s": self.cpu_s, "checked": len(self.table),
@@ -349,8 +354,9 @@ def verify_index(
     Notes
     -----
     An entry whose checkpoint is missing or cannot be evaluated counts as drifted (its note
-    says why), so the check never passes silently. A warning names any library whose version
-    differs from the one an entry records (``versions``).
+    says why), so the check never passes silently. Ctrl-C (KeyboardInterrupt) stops the check
+    after the entries done so far: the result says ``stopped_early``. A warning names any
+    library whose version differs from the one an entry records (``versions``).
     """
     from repsim._io import check_versions
     from repsim.analyses.checkpoint_index import read_index
@@ -365,12 +371,18 @@ def verify_index(
     start, cpu_start = time.perf_counter(), time.process_time()
     rows: list[dict[str, Any]] = []
     today: dict[str, list[dict[str, Any]]] = {}
+    done: list[str] = []
+    stopped = False
     for n, entry in enumerate(chosen, 1):
         t0 = time.perf_counter()
         check_versions(entry.get("versions"), source=entry["path"])
         try:
             values = _today(entry, base, data_dir)
+        except KeyboardInterrupt:  # keep what was checked; the caller reports it as partial
+            stopped = True
+            break
         except (ValueError, OSError, KeyError) as exc:
+            done.append(entry["path"])
             rows.append({"path": entry["path"], "figure": "(entry)", "field": "value",
                          "shipped": math.nan, "today": math.nan, "difference": math.nan,
                          "tolerance": math.nan, "drifted": True,
@@ -378,6 +390,7 @@ def verify_index(
             if log:
                 log(f"[{n}/{len(chosen)}] {entry['path']}: cannot check: {rows[-1]['note']}")
             continue
+        done.append(entry["path"])
         checked = _compare(entry, values, tol)
         rows += checked
         today[entry["path"]] = [
@@ -386,17 +399,18 @@ def verify_index(
             for fig, now in zip(entry["figures"], values, strict=True)]
         if log:
             bad = [r for r in checked if r["drifted"]]
+            worst = max((abs(r["difference"]) for r in checked), default=0.0)
             log(f"[{n}/{len(chosen)}] {entry['path']}: {len(checked)} numbers, {len(bad)} "
-                f"drifted ({time.perf_counter() - t0:.0f} s)")
+                f"drifted, largest |difference| {worst:.2g} ({time.perf_counter() - t0:.0f} s)")
             for r in bad:
                 log(f"    drift: {r['figure']} {r['field']}: shipped {r['shipped']:.6g}, today "
                     f"{r['today']:.6g} ({r['difference']:+.3g}) {r['note']}".rstrip())
     table = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
     table["drifted"] = table["drifted"].astype(bool)
-    return IndexCheck(table=table, entries=tuple(e["path"] for e in chosen),
-                      total_entries=len(entries), tolerance=tol,
-                      wall_s=time.perf_counter() - start,
-                      cpu_s=time.process_time() - cpu_start, today=today)
+    return IndexCheck(table=table, entries=tuple(done), total_entries=len(entries),
+                      tolerance=tol, wall_s=time.perf_counter() - start,
+                      cpu_s=time.process_time() - cpu_start, today=today,
+                      stopped_early=stopped)
 
 
 def regenerate_index(index: str | Path, check: IndexCheck, *, reason: str) -> list[str]:

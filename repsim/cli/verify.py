@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -48,10 +49,16 @@ def _render(check, shown: int) -> None:
         console.print("\n".join(lines), highlight=False, soft_wrap=True)
     tol = ", ".join(f"{k} {v:g}" for k, v in vars(check.tolerance).items())
     verdict = "no drift" if check.ok else f"{len(drifted)} drifted"
+    if check.stopped_early:
+        verdict += ", STOPPED EARLY"
     console.print(f"checked {len(check.table)} numbers of {len(check.entries)} of "
                   f"{check.total_entries} entries: {verdict} (tolerance {tol}); "
                   f"{check.wall_s:.0f} s wall, {check.cpu_s:.0f} s CPU", highlight=False,
                   soft_wrap=True)
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 @friendly_errors
@@ -82,6 +89,7 @@ def verify_index_command(
         raise ValueError(f"--json {json_out} is a directory; give a file path")
     set_threads(threads)
     _one_line_version_warnings()
+    signal.signal(signal.SIGTERM, _stop)  # `kill PID` stops it like Ctrl-C: partial result kept
     check = verify_index(index, sample=sample, seed=seed, only=split_names(only) or None,
                          tolerance=tol, data_dir=data_dir,
                          log=lambda line: err_console.print(line, highlight=False))
@@ -92,6 +100,9 @@ def verify_index_command(
         written = regenerate_index(index, check, reason=regenerate)
         console.print(f"regenerated {len(written)} entries of {index}", highlight=False)
         return
+    if check.stopped_early:
+        raise ValueError(f"stopped after {len(check.entries)} of the entries asked for: a "
+                         "partial check" + ("" if json_out is None else f" (in {json_out})"))
     if not check.ok:
         raise typer.Exit(code=1)
 

@@ -170,3 +170,20 @@ def test_a_real_sample_of_the_shipped_index_reproduces(shared_data_dir: Path) ->
     assert len(check.entries) == 2 and len(check.table) == 4
     assert check.ok, check.drifted.to_string()
     assert check.table["today"].notna().all()
+
+
+def test_a_stopped_check_keeps_what_it_checked(tiny_index: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from repsim.analyses import verify_index as V
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(V, "_today", interrupted)
+    check = V.verify_index(tiny_index)
+    assert check.stopped_early and check.entries == () and check.ok is True
+    from repsim.cli.main import app
+
+    result = CliRunner().invoke(app, ["verify-index", "--index", str(tiny_index)])
+    assert result.exit_code == 1 and "STOPPED EARLY" in result.output
+    assert "partial check" in result.output and "Traceback" not in result.output
