@@ -31,6 +31,7 @@ from repsim.study_report import discover_runs, study_report, write_plan
 from repsim.study_runs import (
     StudyRun,
     analyse_run,
+    analyse_steps,
     checkpoint_index,
     final_checkpoint,
     run_dir,
@@ -292,6 +293,11 @@ def main() -> None:
             if final_checkpoint(args.root, run) is not None:
                 print(f"analyse {run.name} seed {run.config.seed}", flush=True)
                 analyse_run(run, args.root, data_dir=args.data_dir, device=args.device)
+            if "length" in run.groups:  # its checkpoints along training, those it has
+                done = analyse_steps(run, args.root, data_dir=args.data_dir, device=args.device)
+                if done:
+                    print(f"analysed {run.name} seed {run.config.seed} at steps "
+                          f"{sorted(done)}", flush=True)
     if args.stage == "tables" or (args.stage == "all" and count == 1):
         # the plan names every run (started or not), so the report can say what is missing;
         # each started run is then taken with the config it was trained with (its steps)

@@ -55,6 +55,9 @@ def restore(results: Path, shipped: Path, root: Path) -> None:
         shutil.copytree(kept, target)
         (target / "checkpoints").mkdir()
         shutil.copy(ckpt, target / "checkpoints" / f"step_{steps:06d}.pt")
+        for along in sorted(shipped.glob(f"{run}_s{seed}_step*.pt")):  # the long tier's
+            step = int(along.stem.rsplit("_step", 1)[1])
+            shutil.copy(along, target / "checkpoints" / f"step_{step:06d}.pt")
         count += 1
     for table in sorted((results / "tables").glob("between_seeds.*")):
         (root / "tables").mkdir(parents=True, exist_ok=True)
@@ -77,14 +80,25 @@ def main() -> None:
         return
     runs = discover_runs(args.root)
     entries, skipped = [], []
-    for entry, run in ((e, r) for r in runs for e in checkpoint_index(args.root, [r])):
+    for entry, run in ((e, r) for r in runs
+                       for e in checkpoint_index(args.root, [r], along=True)):
         if not entry["figures"]:
             skipped.append(f"{run.name} seed {run.config.seed} (not analysed)")
             continue
         stem = f"{run.name}_s{run.config.seed}"
+        if entry.get("along_training"):  # the long tier's checkpoints along training
+            stem += f"_step{entry['steps']}"
         target = args.out / f"{stem}.pt"
         export_checkpoint(entry["path"], target)
         folder = run_dir(args.root, run)
+        if entry.get("along_training"):
+            rel = target.resolve().relative_to(ROOT).as_posix()
+            entries.append({**entry, "path": rel, "study": "omniglot-study",
+                            "preset": f"{run.config.dataset}-{run.config.ways}w"
+                                      f"{run.config.shots}s",
+                            "figures": [{k: _clean(v) for k, v in fig.items()}
+                                        for fig in entry["figures"]]})
+            continue  # its analyses travel with the run's own folder below
         if (folder / "metrics.csv").exists():
             shutil.copy(folder / "metrics.csv", args.out / f"{stem}_metrics.csv")
         kept = args.results / run.name / f"seed{run.config.seed}"
@@ -103,13 +117,15 @@ def main() -> None:
     for table in sorted((args.root / "tables").glob("between_seeds.*")):
         (args.results / "tables").mkdir(parents=True, exist_ok=True)
         shutil.copy(table, args.results / "tables" / table.name)
-    finished = {(e["run"], e["seed"]) for e in entries}
+    finished = {(e["run"], e["seed"]) for e in entries if not e.get("along_training")}
     for run in runs:
         if (run.name, run.config.seed) not in finished and not any(
                 s.startswith(f"{run.name} seed {run.config.seed} ") for s in skipped):
             skipped.append(f"{run.name} seed {run.config.seed} (not finished)")
     merge_index(args.index, entries)
-    print(f"shipped {len(entries)} checkpoints to {args.out}; index: {args.index}")
+    print(f"shipped {len(entries)} checkpoints to {args.out} ("
+          f"{sum(bool(e.get('along_training')) for e in entries)} along training); "
+          f"index: {args.index}")
     for line in skipped:
         print(f"skipped: {line}")
 

@@ -342,56 +342,72 @@ def draw_study(tables_dir: str | Path, fig_dir: str | Path) -> dict[str, Path]:
     return made
 
 
-def checkpoint_index(root: str | Path, runs: Sequence[StudyRun]) -> list[dict[str, Any]]:
+def checkpoint_index(root: str | Path, runs: Sequence[StudyRun], *, along: bool = False
+                     ) -> list[dict[str, Any]]:
     """One entry per finished run's checkpoint with every number reported from it.
 
     Each entry: ``path``, ``run``, ``setting`` (dataset ways shots), ``algorithm``, ``regime``,
     ``seed``, ``steps``, ``groups`` and ``figures``: one record per reported number with
     ``metric`` (``accuracy`` with its ``head``, or a profile ``quantity`` with ``layer`` /
     ``measure`` / ``frozen``), ``value``, ``ci95``, ``tasks``, ``test_seed``; a run trained to
-    fewer steps than its plan (capped for compute) adds ``planned_steps``. Anyone can
-    re-evaluate a claim from the checkpoint and these settings.
+    fewer steps than its plan (capped for compute) adds ``planned_steps``. With ``along``, the
+    checkpoints analysed along training (``analysis/step_XXXXXX/``, the long tier) get an entry
+    each too, with ``along_training: true``. Anyone can re-evaluate a claim from the checkpoint
+    and these settings.
     """
-    from repsim.meta.tasks import TEST_SEED
-
     entries = []
     for run in runs:
         ckpt = final_checkpoint(root, run)
         if ckpt is None:
             continue
-        cfg, figures = run.config, []
+        cfg = run.config
+        common = {"run": run.name, "setting": f"{cfg.dataset} {cfg.ways}w{cfg.shots}s",
+                  "algorithm": cfg.algorithm, "regime": regime_name(cfg), "seed": cfg.seed,
+                  "groups": list(run.groups)}
         analysis = run_dir(root, run) / "analysis"
-        for stem in ("heads", "profile", "ablate", "budget"):
-            if not (analysis / f"{stem}.json").exists():
-                continue
-            frame, manifest = read_table(analysis / f"{stem}.json")
-            test_seed = manifest.get("test_seed", TEST_SEED)
-            for row in frame.to_dict("records"):
-                record = {"source": stem, "value": row.get("value", row.get("accuracy")),
-                          "ci95": row.get("ci95"), "tasks": row.get("tasks"),
-                          "test_seed": test_seed}
-                if stem == "profile":
-                    # the profile adapts with the model's own head; "head only" quantities
-                    # freeze every body layer in the test-time inner loop, the rest nothing
-                    head_only = str(row["quantity"]).startswith("head_only")
-                    record.update(metric=row["quantity"], layer=row.get("layer"),
-                                  measure=row.get("measure"), head="own",
-                                  frozen=list(BODY_LAYERS) if head_only else [])
-                elif stem == "budget":
-                    # adaptation_budget's quantities (which reader, which steps: its manifest)
-                    record.update(metric=row["quantity"], detail=row.get("detail"))
-                else:
-                    record.update(metric="accuracy", head=row.get("head"),
-                                  frozen=row.get("frozen"))
-                figures.append(record)
-        entries.append({"path": str(ckpt), "run": run.name,
-                        "setting": f"{cfg.dataset} {cfg.ways}w{cfg.shots}s",
-                        "algorithm": cfg.algorithm, "regime": regime_name(cfg),
-                        "seed": cfg.seed, "steps": _step(ckpt),
-                        "groups": list(run.groups), "figures": figures,
+        entries.append({"path": str(ckpt), **common, "steps": _step(ckpt),
+                        "figures": _figures(analysis),
                         # capped for compute: the plan's length, which the run has not reached
                         **({"planned_steps": run.planned_steps} if run.planned_steps else {})})
+        if along:
+            have = dict(checkpoint_paths(run_dir(root, run)))
+            for folder in sorted(analysis.glob("step_*")):
+                step = int(folder.name.removeprefix("step_"))
+                if step in have and step != _step(ckpt):
+                    entries.append({"path": str(have[step]), **common, "steps": step,
+                                    "along_training": True, "figures": _figures(folder)})
     return entries
+
+
+def _figures(analysis: Path) -> list[dict[str, Any]]:
+    """The index records of every number in one checkpoint's analysis folder."""
+    from repsim.meta.tasks import TEST_SEED
+
+    figures = []
+    for stem in ("heads", "profile", "ablate", "budget"):
+        if not (analysis / f"{stem}.json").exists():
+            continue
+        frame, manifest = read_table(analysis / f"{stem}.json")
+        test_seed = manifest.get("test_seed", TEST_SEED)
+        for row in frame.to_dict("records"):
+            record = {"source": stem, "value": row.get("value", row.get("accuracy")),
+                      "ci95": row.get("ci95"), "tasks": row.get("tasks"),
+                      "test_seed": test_seed}
+            if stem == "profile":
+                # the profile adapts with the model's own head; "head only" quantities
+                # freeze every body layer in the test-time inner loop, the rest nothing
+                head_only = str(row["quantity"]).startswith("head_only")
+                record.update(metric=row["quantity"], layer=row.get("layer"),
+                              measure=row.get("measure"), head="own",
+                              frozen=list(BODY_LAYERS) if head_only else [])
+            elif stem == "budget":
+                # adaptation_budget's quantities (which reader, which steps: its manifest)
+                record.update(metric=row["quantity"], detail=row.get("detail"))
+            else:
+                record.update(metric="accuracy", head=row.get("head"),
+                              frozen=row.get("frozen"))
+            figures.append(record)
+    return figures
 
 
 def with_seed(run: StudyRun, seed: int) -> StudyRun:

@@ -91,3 +91,49 @@ def test_analyse_refuses_an_unfinished_run(tmp_path):
     run = StudyRun("maml", BASE, ("regimes",))
     with pytest.raises(ValueError, match="has not finished training"):
         analyse_run(run, tmp_path)
+
+
+def test_the_long_tier_is_read_along_training_and_indexed_per_checkpoint(tmp_path,
+                                                                        shared_data_dir):
+    from repsim.study_runs import analyse_steps
+
+    root, tables = tmp_path / "root", tmp_path / "tables"
+    cfg = dataclasses.replace(BASE, checkpoint_every=1)  # checkpoints at steps 1 and 2
+    small = {"tasks": 4, "compare_tasks": 2}
+    runs = [with_seed(r, s) for s in (0, 1) for r in (
+        StudyRun("maml-long", cfg, ("length",), "baseline", **small),
+        StudyRun("nil-long", dataclasses.replace(cfg, algorithm="nil"), ("length",), **small))]
+    for run in runs:
+        train_run(run, root, data_dir=shared_data_dir)
+        analyse_run(run, root, data_dir=shared_data_dir)
+        done = analyse_steps(run, root, steps=(1, 2, 7), data_dir=shared_data_dir)
+        assert sorted(done) == [1]  # 2 is the end (analyse_run's), 7 was never saved
+        stems = {p.stem for p in done[1].values()}
+        assert stems == ({"budget", "profile", "ablate"} if run.name == "maml-long"
+                         else {"budget", "heads"})
+    files = gather_tables(root, runs, tables)
+    length = read_table(files["length_summary"])[0]
+    # every headline quantity at both lengths, over both seeds
+    for steps in (1, 2):
+        row = length[(length["run"] == "maml-long") & (length["train_steps"] == steps)
+                     & (length["quantity"] == "body_only_gain")]
+        assert len(row) == 1 and int(row["n_seeds"].iloc[0]) == 2
+        assert len(length[(length["run"] == "nil-long") & (length["train_steps"] == steps)
+                          & (length["quantity"] == "nil_accuracy")]) == 1
+    freezing = read_table(files["length_freezing_summary"])[0]
+    assert set(freezing["train_steps"]) == {1, 2} and set(freezing["n_frozen"]) == set(range(5))
+    budget = read_table(files["budget_summary"])[0]
+    assert budget["detail_per_seed"].map(len).max() == 2  # the best reader of each seed
+    entries = checkpoint_index(root, runs, along=True)
+    along = [e for e in entries if e.get("along_training")]
+    assert len(entries) == 8 and len(along) == 4 and {e["steps"] for e in along} == {1}
+    assert {f["source"] for f in along[0]["figures"]} >= {"budget"}
+    assert len(checkpoint_index(root, runs)) == 4  # without along: the ends only
+    # the figures and the report's two new sections, from these tables alone
+    from repsim.plots.study_report import write_study_report
+
+    made = draw_study(tables, tmp_path / "figs")
+    assert {"budget", "length"} <= set(made) and (tmp_path / "figs" / "length.pdf").is_file()
+    report = write_study_report(tables, tmp_path / "figs").read_text()
+    assert "## What only body adaptation buys" in report and "## Training length" in report
+    assert "| maml-long | own-head accuracy |" in report  # the 1k-vs-end table, one row each
