@@ -209,6 +209,8 @@ def eval_command(
         f"{result.metric}: {scale * result.value:.2f}{unit} ± "
         f"{scale * result.ci95:.2f}{unit} (95% CI, {result.tasks} tasks)"
     )
+    if record["diverged"]:
+        console.print(f"[yellow]warning:[/] {record['divergence']}", highlight=False)
     if json_path is not None:
         atomic_write_json(json_path, {"manifest": run_manifest(seed=seed), **record})
         console.print(f"wrote {json_path}")

@@ -30,6 +30,11 @@ def mean_ci95(values: Tensor | Sequence[float]) -> tuple[float, float]:
     return float(v.mean()), float(1.96 * v.std(unbiased=True) / math.sqrt(v.numel()))
 
 
+# A final metric this much worse than the best inner step's flags divergence (with a CI test).
+DIVERGENCE_MSE_RATIO = 1.10  # MSE more than 10% above the best step's
+DIVERGENCE_ACCURACY_DROP = 0.01  # accuracy more than 1 point below the best step's
+
+
 @dataclass(frozen=True)
 class EvalResult:
     """Per-task query metric after each inner step, and its summary.
@@ -64,8 +69,40 @@ class EvalResult:
         """Mean metric after 0, 1, ..., steps inner steps."""
         return [float(x) for x in self.per_task.mean(dim=0)]
 
+    @property
+    def divergence(self) -> str | None:
+        """Why the test-time inner loop looks divergent, or None when it does not.
+
+        Divergent: a non-finite per-step metric, or a final metric worse than the best step's
+        by a clear margin (MSE: more than :data:`DIVERGENCE_MSE_RATIO` times the best;
+        accuracy: more than :data:`DIVERGENCE_ACCURACY_DROP` below it) that is also
+        significant over tasks (the 95% CI of the per-task difference excludes 0). Issue 21:
+        ANIL's sinusoid MSE of 0.99 ± 0.69 came from a 10-step loop diverging after step 6.
+        """
+        steps = self.per_step
+        bad = [i for i, v in enumerate(steps) if not math.isfinite(v)]
+        if bad:
+            return (f"the {self.metric} is not finite after inner step {bad[0]}: the test-time "
+                    "inner loop diverges; use fewer inner steps or a lower inner lr")
+        lower_is_better = self.metric != "accuracy"
+        best = (min if lower_is_better else max)(range(len(steps)), key=steps.__getitem__)
+        last = len(steps) - 1
+        if best == last:
+            return None
+        sign = 1.0 if lower_is_better else -1.0  # > 0: the last step is worse
+        worse = sign * (steps[last] - steps[best])
+        margin = ((DIVERGENCE_MSE_RATIO - 1.0) * abs(steps[best]) if lower_is_better
+                  else DIVERGENCE_ACCURACY_DROP)
+        diff, ci = mean_ci95(sign * (self.per_task[:, last] - self.per_task[:, best]))
+        if worse <= margin or diff - ci <= 0:
+            return None
+        return (f"the {self.metric} gets worse after inner step {best} ({steps[best]:.4g}) up "
+                f"to step {last} ({steps[last]:.4g}): the test-time inner loop diverges; "
+                f"{best} inner steps (--inner-steps {best}) or a lower inner lr would do better")
+
     def to_dict(self) -> dict[str, Any]:
         key = "accuracy" if self.metric == "accuracy" else self.metric
+        divergence = self.divergence
         return {
             key: self.value,
             "ci95": self.ci95,
@@ -76,6 +113,8 @@ class EvalResult:
             "inner_steps": self.inner_steps,
             "inner_lr": self.inner_lr,
             f"{key}_per_step": self.per_step,
+            "diverged": divergence is not None,
+            "divergence": divergence or "",
             **self.extra,
         }
 

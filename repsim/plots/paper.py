@@ -154,6 +154,12 @@ def table_notes(kind: str, frame: pd.DataFrame) -> list[str]:
         notes.append("No NIL row: the NIL head (a cosine-similarity vote over the support "
                      "labels) is defined for classification only; the sinusoid regression has "
                      "no labels to vote with.")
+    if kind == "eval" and "diverged" in frame:  # issue 21: a diverging inner loop, flagged
+        for _, row in frame[frame["diverged"].fillna(False).astype(bool)].iterrows():
+            name = method_name(row.get("algorithm", "?"), row.get("head", "adapted"))
+            notes.append(f"Divergence: {name}'s test-time inner loop diverges ("
+                         f"{row.get('divergence') or 'its metric gets worse with more steps'}); "
+                         "its number above is after the last step, not the best one.")
     if kind == "compare" and "fc1" in set(frame.get("layer", ())):
         notes.append("fc1 of the sinusoid network maps one scalar input to 40 units: every "
                      "unit's pre-activation is an affine function of the same scalar, so fc1's "
@@ -180,6 +186,8 @@ def accuracy_table(eval_rows: pd.DataFrame) -> pd.DataFrame:
             record["ours (%, 95% CI)"] = _pct(row["accuracy"], row.get("ci95"))
         else:
             record["ours (MSE, 95% CI)"] = _num(row["mse"], row.get("ci95"), 4)
+        if "diverged" in eval_rows:  # flagged, with the reason in the notes below the table
+            record["inner loop"] = "diverges ⚠" if row.get("diverged") is True else "ok"
         record["tasks"] = "–" if pd.isna(row.get("tasks")) else str(int(row["tasks"]))
         if metric == "accuracy":
             record["paper (%, ± std)"] = ("–" if ref is None else f"{ref[0]:.1f}" + (

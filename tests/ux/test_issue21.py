@@ -11,6 +11,7 @@ import importlib
 import json
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -293,3 +294,74 @@ def test_merge_index_refuses_a_file_whose_entries_lack_keys(tmp_path):
     index.write_text(json.dumps({"checkpoints": [{"path": "old.pt"}]}))
     with pytest.raises(ValueError, match=r"entry 0 of .*index\.json 'old\.pt' lacks \['preset'"):
         merge_index(index, [_entry("new.pt")])
+
+
+# ------------------------------------------------------------------ item 8: divergence flagged
+def _result(per_task, metric="mse"):
+    from repsim.meta.evaluate import EvalResult
+
+    return EvalResult(per_task=torch.as_tensor(per_task, dtype=torch.float64), metric=metric,
+                      head="adapted", frozen=(), inner_steps=len(per_task[0]) - 1, inner_lr=0.01)
+
+
+def test_divergence_is_flagged_in_eval_rows():
+    """ANIL's sinusoid MSE 0.991 ± 0.690 after 10 steps came from a loop diverging after step
+    6 (0.747); nothing said so. The row now carries diverged/divergence."""
+    gen = torch.Generator().manual_seed(0)
+    base = torch.tensor([2.0, 1.2, 0.9, 0.85, 0.8, 0.78, 0.747, 0.8, 0.86, 0.93, 0.991])
+    per_task = base + 0.02 * torch.randn(40, 11, generator=gen, dtype=torch.float64)
+    row = _result(per_task).to_dict()
+    assert row["diverged"] is True
+    assert re.search(r"after inner step 6 \(0\.7\d*\) up to step 10 \(0\.9\d*\)",
+                     row["divergence"]) and "--inner-steps 6" in row["divergence"]
+    # a loop that keeps improving, or worsens within the margin, is not flagged
+    assert _result(torch.linspace(1.0, 0.5, 11).repeat(40, 1)).to_dict()["diverged"] is False
+    flat = torch.tensor([1.0, 0.70, 0.71]).repeat(40, 1)
+    assert _result(flat).to_dict()["diverged"] is False
+    # accuracy: higher is better; non-finite anywhere is divergence
+    acc = torch.tensor([0.2, 0.9, 0.8]).repeat(40, 1) + 0.01 * torch.rand(40, 3, generator=gen)
+    assert _result(acc, "accuracy").to_dict()["diverged"] is True
+    nan = _result(torch.tensor([[1.0, math.nan], [1.0, 2.0]]))
+    assert "not finite after inner step 1" in nan.divergence
+
+
+def test_divergence_sentence_in_the_report_table():
+    from repsim.plots.paper import accuracy_table, table_notes
+
+    rows = pd.DataFrame([{"algorithm": "anil", "head": "adapted", "dataset": "sinusoid",
+                          "ways": 1, "shots": 10, "mse": 0.991, "ci95": 0.69, "tasks": 600,
+                          "diverged": True, "divergence": "the mse gets worse after step 6"},
+                         {"algorithm": "maml", "head": "adapted", "dataset": "sinusoid",
+                          "ways": 1, "shots": 10, "mse": 0.41, "ci95": 0.05, "tasks": 600,
+                          "diverged": False, "divergence": ""}])
+    table = accuracy_table(rows)
+    assert dict(zip(table["method"], table["inner loop"], strict=True)) == {
+        "ANIL": "diverges ⚠", "MAML": "ok"}
+    notes = [n for n in table_notes("eval", rows) if n.startswith("Divergence")]
+    assert notes == ["Divergence: ANIL's test-time inner loop diverges (the mse gets worse after "
+                     "step 6); its number above is after the last step, not the best one."]
+
+
+# ------------------------------------------------------------------ item 7: the install hint once
+def test_missing_rl_extra_names_the_install_command_once(monkeypatch):
+    """The RL extra's install hint was printed twice in one line (repsim.rl's, then ours)."""
+    import sys
+
+    from repsim.cli.rl import require_rl
+
+    hint = 'pip install "repsim-maml[rl]"'
+
+    class _Missing:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "repsim.rl":
+                raise ImportError("repsim.rl needs gymnasium and mujoco (mujoco is not "
+                                  f"installed): install the RL extra with  {hint}")
+            return None
+
+    monkeypatch.delitem(sys.modules, "repsim.rl", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_Missing(), *sys.meta_path])
+    with pytest.raises(ValueError) as info:
+        require_rl()
+    assert str(info.value).count("repsim-maml[rl]") == 1 and "mujoco is not installed" in str(
+        info.value)
