@@ -140,6 +140,10 @@ from repsim.cli import verify as _verify  # noqa: E402
 
 _verify.register(app)
 
+from repsim.cli import budget as _budget  # noqa: E402
+
+_budget.register(app)
+
 for _info in app.registered_commands:  # every command gets the plain help and usage above
     if _info.cls in (None, TyperCommand) or isinstance(_info.cls, DefaultPlaceholder):
         _info.cls = _Command
