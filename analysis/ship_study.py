@@ -25,11 +25,19 @@ import shutil
 from pathlib import Path
 
 from repsim.analyses.checkpoint_index import merge_index
-from repsim.meta.checkpoint import export_checkpoint
+from repsim.meta.checkpoint import checkpoint_paths, export_checkpoint
 from repsim.study_report import discover_runs
 from repsim.study_runs import checkpoint_index, run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rel(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (as the index records)."""
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
 
 
 def _clean(value):
@@ -49,6 +57,8 @@ def restore(results: Path, shipped: Path, root: Path) -> None:
         run, seed = kept.parent.name, kept.name.removeprefix("seed")
         target = root / run / kept.name
         ckpt = shipped / f"{run}_s{seed}.pt"
+        if not ckpt.exists():  # a run shipped unfinished: its full state, to resume exactly
+            ckpt = shipped / "resume" / f"{run}_s{seed}.pt"
         if target.exists() or not ckpt.exists():
             continue
         steps = int(torch.load(ckpt, map_location="cpu", weights_only=True)["step"])
@@ -66,7 +76,7 @@ def restore(results: Path, shipped: Path, root: Path) -> None:
     print(f"restored {count} finished runs into {root}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT / "runs" / "omniglot-study")
     parser.add_argument("--out", type=Path, default=ROOT / "checkpoints" / "study")
@@ -74,7 +84,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "results" / "omniglot-study")
     parser.add_argument("--restore", action="store_true",
                         help="rebuild the shipped finished runs into --root instead")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.restore:
         restore(args.results, args.out, args.root)
         return
@@ -92,8 +102,7 @@ def main() -> None:
         export_checkpoint(entry["path"], target)
         folder = run_dir(args.root, run)
         if entry.get("along_training"):
-            rel = target.resolve().relative_to(ROOT).as_posix()
-            entries.append({**entry, "path": rel, "study": "omniglot-study",
+            entries.append({**entry, "path": _rel(target), "study": "omniglot-study",
                             "preset": f"{run.config.dataset}-{run.config.ways}w"
                                       f"{run.config.shots}s",
                             "figures": [{k: _clean(v) for k, v in fig.items()}
@@ -108,7 +117,7 @@ def main() -> None:
                 shutil.copy(folder / name, kept / name)
         shutil.copytree(folder / "analysis", kept / "analysis", dirs_exist_ok=True)
         cfg = run.config
-        rel = target.resolve().relative_to(ROOT).as_posix()
+        rel = _rel(target)
         figures = [{k: _clean(v) for k, v in fig.items()} for fig in entry["figures"]]
         entries.append({**entry, "path": rel, "preset": f"{cfg.dataset}-{cfg.ways}w{cfg.shots}s",
                         "study": "omniglot-study", "figures": figures})
@@ -118,6 +127,24 @@ def main() -> None:
         (args.results / "tables").mkdir(parents=True, exist_ok=True)
         shutil.copy(table, args.results / "tables" / table.name)
     finished = {(e["run"], e["seed"]) for e in entries if not e.get("along_training")}
+    # a run still training (the long tier): its last full checkpoint (optimizer state and RNG
+    # included) and its light folder, so that --restore on a fresh machine resumes it exactly
+    for run in runs:
+        folder = run_dir(args.root, run)
+        last = checkpoint_paths(folder)
+        if (run.name, run.config.seed) in finished or not last:
+            continue
+        (args.out / "resume").mkdir(parents=True, exist_ok=True)
+        shutil.copy(last[-1][1], args.out / "resume" / f"{run.name}_s{run.config.seed}.pt")
+        kept = args.results / run.name / f"seed{run.config.seed}"
+        kept.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "manifest.json", "metrics.csv"):
+            if (folder / name).exists():
+                shutil.copy(folder / name, kept / name)
+        if (folder / "analysis").exists():
+            shutil.copytree(folder / "analysis", kept / "analysis", dirs_exist_ok=True)
+        print(f"unfinished: {run.name} seed {run.config.seed} at step {last[-1][0]} of "
+              f"{run.config.steps}; its full state is in {args.out / 'resume'}")
     for run in runs:
         if (run.name, run.config.seed) not in finished and not any(
                 s.startswith(f"{run.name} seed {run.config.seed} ") for s in skipped):

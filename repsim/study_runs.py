@@ -358,25 +358,39 @@ def checkpoint_index(root: str | Path, runs: Sequence[StudyRun], *, along: bool 
     entries = []
     for run in runs:
         ckpt = final_checkpoint(root, run)
-        if ckpt is None:
+        if ckpt is None and not along:
             continue
         cfg = run.config
         common = {"run": run.name, "setting": f"{cfg.dataset} {cfg.ways}w{cfg.shots}s",
                   "algorithm": cfg.algorithm, "regime": regime_name(cfg), "seed": cfg.seed,
                   "groups": list(run.groups)}
         analysis = run_dir(root, run) / "analysis"
-        entries.append({"path": str(ckpt), **common, "steps": _step(ckpt),
-                        "figures": _figures(analysis),
-                        # capped for compute: the plan's length, which the run has not reached
-                        **({"planned_steps": run.planned_steps} if run.planned_steps else {})})
-        if along:
+        if ckpt is not None:
+            entries.append({
+                "path": str(ckpt), **common, "steps": _step(ckpt), "figures": _figures(analysis),
+                # capped for compute: the plan's length, which the run has not reached
+                **({"planned_steps": run.planned_steps} if run.planned_steps else {})})
+        if along:  # a run still training has its checkpoints along training indexed too
             have = dict(checkpoint_paths(run_dir(root, run)))
             for folder in sorted(analysis.glob("step_*")):
                 step = int(folder.name.removeprefix("step_"))
-                if step in have and step != _step(ckpt):
+                if step in have and (ckpt is None or step != _step(ckpt)):
                     entries.append({"path": str(have[step]), **common, "steps": step,
                                     "along_training": True, "figures": _figures(folder)})
     return entries
+
+
+def _budget_reader(quantity: str) -> dict[str, Any]:
+    """The head (reader) and the layers frozen at test behind a budget quantity."""
+    if quantity.startswith("head_only"):
+        return {"head": "own", "frozen": list(BODY_LAYERS)}
+    if quantity == "top_and_head":
+        return {"head": "own", "frozen": list(BODY_LAYERS[:-1])}
+    if quantity in ("nil", "prototype", "probe", "probe_adapted"):
+        return {"head": quantity}
+    if quantity == "inner_loop":
+        return {"head": "own", "frozen": []}
+    return {"head": "derived"}  # best_head_side, body_only_gain, probe_gain
 
 
 def _figures(analysis: Path) -> list[dict[str, Any]]:
@@ -402,7 +416,8 @@ def _figures(analysis: Path) -> list[dict[str, Any]]:
                               frozen=list(BODY_LAYERS) if head_only else [])
             elif stem == "budget":
                 # adaptation_budget's quantities (which reader, which steps: its manifest)
-                record.update(metric=row["quantity"], detail=row.get("detail"))
+                record.update(metric=row["quantity"], detail=row.get("detail"),
+                              **_budget_reader(str(row["quantity"])))
             else:
                 record.update(metric="accuracy", head=row.get("head"),
                               frozen=row.get("frozen"))
