@@ -30,7 +30,7 @@ def mean_ci95(values: Tensor | Sequence[float]) -> tuple[float, float]:
     return float(v.mean()), float(1.96 * v.std(unbiased=True) / math.sqrt(v.numel()))
 
 
-# A final metric this much worse than the best inner step's flags divergence (with a CI test).
+# A final metric this much worse than the best inner step's flags divergence.
 DIVERGENCE_MSE_RATIO = 1.10  # MSE more than 10% above the best step's
 DIVERGENCE_ACCURACY_DROP = 0.01  # accuracy more than 1 point below the best step's
 
@@ -73,11 +73,13 @@ class EvalResult:
     def divergence(self) -> str | None:
         """Why the test-time inner loop looks divergent, or None when it does not.
 
-        Divergent: a non-finite per-step metric, or a final metric worse than the best step's
-        by a clear margin (MSE: more than :data:`DIVERGENCE_MSE_RATIO` times the best;
-        accuracy: more than :data:`DIVERGENCE_ACCURACY_DROP` below it) that is also
-        significant over tasks (the 95% CI of the per-task difference excludes 0). Issue 21:
-        ANIL's sinusoid MSE of 0.99 ± 0.69 came from a 10-step loop diverging after step 6.
+        Divergent: a non-finite per-step metric, or a final metric (mean over tasks) worse
+        than the best step's by a clear margin (MSE: more than :data:`DIVERGENCE_MSE_RATIO`
+        times the best; accuracy: more than :data:`DIVERGENCE_ACCURACY_DROP` below it). The
+        steps are measured on the same tasks, so the margin is not test-task noise; no test
+        over tasks is asked for, because a diverging loop blows up on a few tasks, which
+        widens any interval (issue 21: ANIL's sinusoid MSE 0.99 ± 0.69 after 10 steps against
+        0.747 after step 6; the paired 95% CI of the difference held 0).
         """
         steps = self.per_step
         bad = [i for i, v in enumerate(steps) if not math.isfinite(v)]
@@ -93,8 +95,7 @@ class EvalResult:
         worse = sign * (steps[last] - steps[best])
         margin = ((DIVERGENCE_MSE_RATIO - 1.0) * abs(steps[best]) if lower_is_better
                   else DIVERGENCE_ACCURACY_DROP)
-        diff, ci = mean_ci95(sign * (self.per_task[:, last] - self.per_task[:, best]))
-        if worse <= margin or diff - ci <= 0:
+        if worse <= margin:
             return None
         return (f"the {self.metric} gets worse after inner step {best} ({steps[best]:.4g}) up "
                 f"to step {last} ({steps[last]:.4g}): the test-time inner loop diverges; "

@@ -314,6 +314,12 @@ def test_divergence_is_flagged_in_eval_rows():
     assert row["diverged"] is True
     assert re.search(r"after inner step 6 \(0\.7\d*\) up to step 10 \(0\.9\d*\)",
                      row["divergence"]) and "--inner-steps 6" in row["divergence"]
+    # the shipped demo's ANIL curve (per-step means, issue 21): flagged after step 6
+    demo = [3.062, 1.373, 0.965, 0.858, 0.789, 0.766, 0.747, 0.767, 0.789, 0.88, 0.991]
+    tails = torch.tensor(demo).repeat(40, 1)
+    tails[:2, 7:] *= torch.tensor([1.0, 2.0, 4.0, 8.0])  # two tasks blow up: a wide CI
+    tails[2:, 7:] = tails[2:, 6:7]
+    assert "after inner step 6" in _result(tails).divergence
     # a loop that keeps improving, or worsens within the margin, is not flagged
     assert _result(torch.linspace(1.0, 0.5, 11).repeat(40, 1)).to_dict()["diverged"] is False
     flat = torch.tensor([1.0, 0.70, 0.71]).repeat(40, 1)
