@@ -157,9 +157,9 @@ def table_notes(kind: str, frame: pd.DataFrame) -> list[str]:
     if kind == "eval" and "diverged" in frame:  # issue 21: a diverging inner loop, flagged
         for _, row in frame[frame["diverged"].fillna(False).astype(bool)].iterrows():
             name = method_name(row.get("algorithm", "?"), row.get("head", "adapted"))
-            notes.append(f"Divergence: {name}'s test-time inner loop diverges ("
-                         f"{row.get('divergence') or 'its metric gets worse with more steps'}); "
-                         "its number above is after the last step, not the best one.")
+            why = row.get("divergence") or "its metric gets worse with more inner steps"
+            notes.append(f"Divergence ({name}): {why}. Its number above is after the last "
+                         "inner step, not the best one.")
     if kind == "compare" and "fc1" in set(frame.get("layer", ())):
         notes.append("fc1 of the sinusoid network maps one scalar input to 40 units: every "
                      "unit's pre-activation is an affine function of the same scalar, so fc1's "

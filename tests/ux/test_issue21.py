@@ -344,8 +344,8 @@ def test_divergence_sentence_in_the_report_table():
     assert dict(zip(table["method"], table["inner loop"], strict=True)) == {
         "ANIL": "diverges ⚠", "MAML": "ok"}
     notes = [n for n in table_notes("eval", rows) if n.startswith("Divergence")]
-    assert notes == ["Divergence: ANIL's test-time inner loop diverges (the mse gets worse after "
-                     "step 6); its number above is after the last step, not the best one."]
+    assert notes == ["Divergence (ANIL): the mse gets worse after step 6. Its number above is "
+                     "after the last inner step, not the best one."]
 
 
 # ------------------------------------------------------------------ item 7: the install hint once
