@@ -92,17 +92,18 @@ def verify_index_command(
     signal.signal(signal.SIGTERM, _stop)  # `kill PID` stops it like Ctrl-C: partial result kept
     check = verify_index(index, sample=sample, seed=seed, only=split_names(only) or None,
                          tolerance=tol, data_dir=data_dir,
-                         log=lambda line: err_console.print(line, highlight=False))
+                         log=lambda line: err_console.print(line, highlight=False,
+                                                           soft_wrap=True))
     if json_out is not None:
         atomic_write_json(json_out, check.to_dict())
     _render(check, shown=40)
+    if check.stopped_early:  # nothing is regenerated from a partial check
+        raise ValueError(f"stopped after {len(check.entries)} of the entries asked for: a "
+                         "partial check" + ("" if json_out is None else f" (in {json_out})"))
     if regenerate is not None:
         written = regenerate_index(index, check, reason=regenerate)
         console.print(f"regenerated {len(written)} entries of {index}", highlight=False)
         return
-    if check.stopped_early:
-        raise ValueError(f"stopped after {len(check.entries)} of the entries asked for: a "
-                         "partial check" + ("" if json_out is None else f" (in {json_out})"))
     if not check.ok:
         raise typer.Exit(code=1)
 

@@ -184,6 +184,9 @@ def test_a_stopped_check_keeps_what_it_checked(tiny_index: Path, tmp_path: Path,
     assert check.stopped_early and check.entries == () and check.ok is True
     from repsim.cli.main import app
 
-    result = CliRunner().invoke(app, ["verify-index", "--index", str(tiny_index)])
+    before = tiny_index.read_text()
+    result = CliRunner().invoke(app, ["verify-index", "--index", str(tiny_index),
+                                      "--regenerate", "a reason"])
     assert result.exit_code == 1 and "STOPPED EARLY" in result.output
     assert "partial check" in result.output and "Traceback" not in result.output
+    assert tiny_index.read_text() == before  # nothing regenerated from a partial check
