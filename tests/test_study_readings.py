@@ -268,7 +268,8 @@ def test_holm_adjusts_by_hand_and_marks_resolve_over_the_whole_report():
     # by hand: sorted 0.01, 0.02, 0.04, 0.30 times 4, 3, 2, 1 -> 0.04, 0.06, 0.08, 0.30;
     # running maximum keeps that order; back in the input order
     assert holm([0.04, 0.01, 0.30, 0.02]).tolist() == pytest.approx([0.08, 0.04, 0.30, 0.06])
-    assert holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 0.9])  # capped at 1, monotone
+    # 0.5 · 2 caps at 1; 0.9 · 1 is raised to it by the running maximum (monotone)
+    assert holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 1.0])
     with pytest.raises(ValueError, match="p-values"):
         holm([0.1, float("nan")])
     assert "not corrected" in mark(0.2)  # outside a report
@@ -295,3 +296,47 @@ def test_every_verdict_carries_the_p_value_of_its_own_test():
     assert p_value(a) == pytest.approx(stats.ttest_1samp(a.per_seed, 0).pvalue)
     flat = Stat(0.0, 0.0, 3, (0, 1, 2), (0.0, 0.0, 0.0), (0.0,) * 3)
     assert p_value(flat) == 1.0 and p_value(Stat(1, 0, 1, (0,), (1.0,), (0.1,))) is None
+
+
+def _budget_rows(run, steps, quantities):
+    return [{"run": run, "regime": "MAML", "ways": 5, "shots": 1, "train_steps": steps,
+             "quantity": q, "summarised": "value", "seed_mean": float(np.mean(v)),
+             "seed_std": float(np.std(v, ddof=1)), "n_seeds": len(v), "seeds": [0, 1, 2],
+             "per_seed": list(v), "per_seed_ci95": [0.01] * 3, "steps": [steps],
+             **({"detail_per_seed": ["prototype", "nil", "prototype"]}
+                if q == "best_head_side" else {})}
+            for q, v in quantities.items()]
+
+
+def test_budget_readings_test_the_gain_and_compare_it_where_the_gap_was_read():
+    from repsim.analyses.budget_readings import read_budget
+
+    base = {"body_only_gain": [0.05, 0.06, 0.04], "probe_gain": [0.06, 0.07, 0.05],
+            "best_head_side": [0.89, 0.88, 0.90]}
+    flat = {"body_only_gain": [0.015, 0.02, 0.01]}
+    summary = pd.DataFrame(_budget_rows("maml-5w1s-short", 1000, base)
+                           + _budget_rows("maml-5w1s-flatten", 1000, flat)
+                           + _budget_rows("maml-5w1s-zerohead", 100, flat))  # other length
+    text = " ".join(read_budget(summary))
+    assert "maml-5w1s-short: the full inner loop buys 5.0 ± 1.0 points (n=3)" in text
+    assert "best reader per seed: prototype, nil, prototype" in text
+    p = stats.ttest_1samp(base["body_only_gain"], 0).pvalue
+    assert f"excludes 0 (p = {p:.3f}" in text
+    welch = stats.ttest_ind(flat["body_only_gain"], base["body_only_gain"], equal_var=False)
+    assert ("Body-only gain, flattened conv4 maps before the head: maml-5w1s-flatten 1.5 ± "
+            "0.5 points (n=3) vs maml-5w1s-short 5.0 ± 1.0 points (n=3): difference -3.5 "
+            "points") in text and f"p = {welch.pvalue:.3f}" in text
+    assert "zero-initialised" not in text  # never read across training lengths
+
+
+def test_length_readings_pair_each_run_with_itself_at_1000_steps():
+    from repsim.analyses.budget_readings import read_length
+
+    rows = (_budget_rows("maml-5w1s-10k", 1000, {"body_only_gain": [0.05, 0.06, 0.04]})
+            + _budget_rows("maml-5w1s-10k", 10000, {"body_only_gain": [0.03, 0.05, 0.02]}))
+    frame = pd.DataFrame(rows).assign(layer=None)
+    text = " ".join(read_length(frame))
+    p = stats.ttest_rel([0.03, 0.05, 0.02], [0.05, 0.06, 0.04]).pvalue
+    assert ("maml-5w1s-10k, body-only gain: 5.0 ± 1.0 points (n=3) at 1000 steps, 3.3 ± 1.5 "
+            "points (n=3) at 10000: difference -1.7 points") in text
+    assert f"p = {p:.3f}" in text and "careful" not in text  # paired on purpose

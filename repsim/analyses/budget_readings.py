@@ -52,12 +52,14 @@ def read_budget(summary: pd.DataFrame) -> list[str]:
             continue
         best = summary[(summary["run"] == run) & (summary["quantity"] == "best_head_side")]
         side = _stat(summary, run, "best_head_side")
-        out.append(f"{run}: the full inner loop buys {gain.text(*_PCT)} over the best reader "
-                   f"that keeps θ's body ({side.text(unit='%') if side else '?'}"
+        buys = gain.text(100.0, 1, " points")
+        kept = side.text(100.0, 1, "%") if side else "?"
+        out.append(f"{run}: the full inner loop buys {buys} over "
+                   f"the best reader that keeps θ's body ({kept}"
                    f"{_best_names(best)}); {_zero_ci(gain, *_PCT)}.")
         if probe is not None:
             out.append(f"{run}: a logistic probe fit on the support set gains "
-                       f"{probe.text(*_PCT)} on θ′'s body features over θ's "
+                       f"{probe.text(100.0, 1, ' points')} on θ′'s body features over θ's "
                        f"({_zero_ci(probe, *_PCT)}): the inner loop improves the features "
                        "themselves, not only the head.")
     for run, ref, what in BUDGET_COMPARISONS:
@@ -66,7 +68,8 @@ def read_budget(summary: pd.DataFrame) -> list[str]:
             continue
         if a.steps and b.steps and a.steps != b.steps:
             continue  # never read across training lengths
-        out.append(f"Body-only gain, {what}: {run} {a.text(*_PCT)} vs {ref} {b.text(*_PCT)}: "
+        out.append(f"Body-only gain, {what}: {run} {a.text(100.0, 1, ' points')} vs {ref} "
+                   f"{b.text(100.0, 1, ' points')}: "
                    f"{_verdict(a, b, scale=100.0, unit=' points')}.")
     return out
 

@@ -81,7 +81,7 @@ class Collector:
         for text in texts:
             for sentence in re.split(r"(?<=\.) (?=[A-Z0-9])", text):
                 for match in _TOKEN.finditer(sentence):
-                    clean = _TOKEN.sub("…", sentence)
+                    clean = _TOKEN.sub("…", sentence).removeprefix("**Reading.** ")
                     where.setdefault(int(match.group(1)), clean[:220])
         adjusted = self.adjusted()
         return pd.DataFrame({
