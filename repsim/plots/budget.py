@@ -23,7 +23,7 @@ from scipy import stats
 
 from repsim.plots.style import CYCLE, styled
 
-__all__ = ["budget", "budget_table", "length_curves", "length_table"]
+__all__ = ["budget", "budget_table", "freezing_table", "length_curves", "length_table"]
 
 #: The budget's readers, drawn and tabulated in this order: (quantity, label).
 READERS = (
@@ -140,6 +140,18 @@ def length_table(summary: pd.DataFrame, freezing: pd.DataFrame | None = None) ->
             table.append({"run": run, "quantity": label, **cells,
                           "end − 1000 (paired, 95% CI)": change})
     return pd.DataFrame(table)
+
+
+def freezing_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per run and length: accuracy (%) with conv1..k frozen at test, k = 0..4."""
+    table = []
+    for (run, steps), part in summary.groupby(["run", "train_steps"], sort=False):
+        row = {"run": run, "steps": int(steps), "n_seeds": int(part["n_seeds"].max())}
+        for r in part.sort_values("n_frozen").to_dict("records"):
+            k = int(r["n_frozen"])
+            row["none frozen" if k == 0 else f"conv1..{k} frozen"] = _cell(r)
+        table.append(row)
+    return pd.DataFrame(table).sort_values(["run", "steps"], kind="stable")
 
 
 @styled

@@ -155,8 +155,7 @@ _SECTIONS: tuple[tuple[str, str, str, tuple[tuple[str, tuple[str, ...], Any], ..
 #: sections whose tables are one wide row per run, not the generic seed-summary display
 _WIDE = {"budget_summary": lambda t: PB.budget_table(t["budget_summary"]),
          "length_summary": lambda t: PB.length_table(t["length_summary"]),
-         "length_freezing_summary": lambda t: display_table(
-             t["length_freezing_summary"], ("run", "train_steps", "n_frozen"))}
+         "length_freezing_summary": lambda t: PB.freezing_table(t["length_freezing_summary"])}
 _BETWEEN_STEM = "between_seeds_summary"
 
 
