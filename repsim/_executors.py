@@ -187,7 +187,13 @@ def run_ray(fn: Callable[..., dict[str, Any]], jobs: Sequence[Any], args: tuple,
     started = not ray.is_initialized()
     if started and address:
         check_ray_address(address)
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, TimeoutError, RuntimeError) as exc:  # something else answers
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise ValueError(f"--address {address}: something listens there but no Ray cluster "
+                             f"could be joined ({detail}); pass the address `ray start --head` "
+                             "printed, or drop --address to run a local Ray") from None
     elif started:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     if gpus > 0:
