@@ -7,7 +7,9 @@ quantities, RL inner-step settings), through the same library functions that pro
 - older classification entries (``analysis/index_omniglot.py``): :func:`repsim.analyses.ablate`;
 - Omniglot study entries (``analysis/ship_study.py`` via ``study_runs.checkpoint_index``): per
   ``source``, :func:`~repsim.analyses.regimes.evaluate_heads`,
-  :func:`~repsim.analyses.regimes.adaptation_profile` and :func:`~repsim.analyses.ablate`;
+  :func:`~repsim.analyses.regimes.adaptation_profile`, :func:`~repsim.analyses.ablate` and
+  :func:`~repsim.analyses.budget.adaptation_budget` (the long tier's checkpoints along training
+  too, with the profile settings kept in their ``analysis/step_XXXXXX/``);
 - meta-RL entries (``analysis/rl_nav2d.py``, ``analysis/rl_inner_step_check.py``, the torchrun
   entry): :func:`repsim.rl.evaluate.evaluate_policy` with the figure's test tasks, seed, frozen
   layers and (where recorded) inner-step trajectories and learning rate.
@@ -211,6 +213,8 @@ def _profile_settings(entry: Mapping[str, Any], root: Path, figures: list[dict]
     sim = [f for f in figures if f["metric"] == "similarity"]
     kept = (root / "results" / str(entry.get("study", "omniglot-study")) / str(entry["run"])
             / f"seed{entry['seed']}" / "analysis" / "profile.json")
+    if entry.get("along_training"):  # a checkpoint of the long tier along training
+        kept = kept.parent / f"step_{int(entry['steps']):06d}" / "profile.json"
     if not kept.is_file():
         raise ValueError(f"the profile settings of {entry['path']} (comparison query per "
                          f"class) are kept in {kept}, which is missing")
@@ -247,6 +251,12 @@ def _classification_values(entry: Mapping[str, Any], path: Path, root: Path,
                                                    if f.get("source") == "profile"])
         frame = adaptation_profile(trained, seed=seed, data_dir=data_dir, **settings)
         found.update(_frame_rows(frame, _profile_key, "value"))
+    if "budget" in sources:
+        from repsim.analyses.budget import adaptation_budget
+
+        tasks = {int(f["tasks"]) for f in figures if f.get("source") == "budget"}.pop()
+        frame = adaptation_budget(trained, tasks=tasks, seed=seed, data_dir=data_dir)
+        found.update(_frame_rows(frame, lambda r: ("budget", r["quantity"]), "value"))
     if "ablate" in sources:
         for tasks in sorted({int(f["tasks"]) for f in figures
                              if f.get("source", "ablate") == "ablate"}):
@@ -257,6 +267,7 @@ def _classification_values(entry: Mapping[str, Any], path: Path, root: Path,
     for fig in figures:
         source = fig.get("source", "ablate")
         key = {"heads": lambda f: ("heads", f["head"]),
+               "budget": lambda f: ("budget", f["metric"]),
                "profile": _profile_key,
                "ablate": lambda f: (*_ablate_key(f), int(f["tasks"]))}[source](fig)
         out.append(found.get(key))

@@ -190,3 +190,30 @@ def test_a_stopped_check_keeps_what_it_checked(tiny_index: Path, tmp_path: Path,
     assert result.exit_code == 1 and "STOPPED EARLY" in result.output
     assert "partial check" in result.output and "Traceback" not in result.output
     assert tiny_index.read_text() == before  # nothing regenerated from a partial check
+
+
+@pytest.mark.data
+def test_budget_figures_verify_and_a_tampered_one_drifts(shared_data_dir: Path, tmp_path: Path
+                                                        ) -> None:
+    from repsim.analyses.budget import adaptation_budget
+    from repsim.study_runs import _budget_reader
+
+    root = tmp_path / "repo"
+    ckpt = root / "checkpoints" / "study" / "random-5w1s_s0.pt"
+    ckpt.parent.mkdir(parents=True)
+    shutil.copy(ROOT / "checkpoints" / "study" / "random-5w1s_s0.pt", ckpt)
+    frame = adaptation_budget(ckpt, tasks=4, data_dir=shared_data_dir)
+    figures = [{"source": "budget", "metric": r["quantity"], "value": r["value"],
+                "ci95": r["ci95"], "tasks": 4, "test_seed": 0, "detail": r["detail"],
+                **_budget_reader(r["quantity"])} for r in frame.to_dict("records")]
+    entry = {"path": "checkpoints/study/random-5w1s_s0.pt", "preset": "omniglot-5w1s",
+             "algorithm": "random", "seed": 0, "steps": 0, "run": "random-5w1s",
+             "study": "omniglot-study", "figures": figures}
+    merge_index(root / "checkpoints" / "index.json", [entry])
+    check = verify_index(root / "checkpoints" / "index.json", data_dir=shared_data_dir)
+    assert check.ok and len(check.table) == 2 * len(figures) == 8, check.drifted.to_string()
+    figures[2]["value"] += 0.25  # the probe's accuracy
+    merge_index(root / "checkpoints" / "index.json", [{**entry, "figures": figures}])
+    check = verify_index(root / "checkpoints" / "index.json", data_dir=shared_data_dir)
+    assert not check.ok and len(check.drifted) == 1
+    assert "probe" in check.drifted["figure"].iloc[0]
