@@ -340,3 +340,18 @@ def test_length_readings_pair_each_run_with_itself_at_1000_steps():
     assert ("maml-5w1s-10k, body-only gain: 5.0 ± 1.0 points (n=3) at 1000 steps, 3.3 ± 1.5 "
             "points (n=3) at 10000: difference -1.7 points") in text
     assert f"p = {p:.3f}" in text and "careful" not in text  # paired on purpose
+
+
+def test_length_readings_pair_on_the_seeds_both_lengths_have():
+    from repsim.analyses.budget_readings import read_length
+
+    rows = _budget_rows("anil-10k", 1000, {"body_only_gain": [0.05, 0.09, 0.04]})
+    end = _budget_rows("anil-10k", 10000, {"body_only_gain": [0.03, 0.0, 0.02]})[0]
+    end.update(seeds=[0, 2], per_seed=[0.03, 0.02], n_seeds=2, seed_mean=0.025,
+               seed_std=float(np.std([0.03, 0.02], ddof=1)), per_seed_ci95=[0.01, 0.01])
+    text = " ".join(read_length(pd.DataFrame([*rows, end]).assign(layer=None)))
+    # seed 1 (still training) is left out of the 1000-step side: 4.5 ± 0.7, n=2, paired
+    assert "4.5 ± 0.7 points (n=2) at 1000 steps, 2.5 ± 0.7 points (n=2) at 10000" in text
+    assert "difference -2.0 points, 95% CI over seeds [+nan" not in text
+    p = stats.ttest_rel([0.03, 0.02], [0.05, 0.04]).pvalue if np.ptp([-0.02, -0.02]) else 0.0
+    assert f"p {'< 0.001' if p < 0.001 else f'= {p:.3f}'}" in text

@@ -11,11 +11,12 @@ study compares the gap, and read every headline quantity at 1k and at the end of
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from repsim.analyses.study_readings import Stat, _verdict, _verdict_text, _zero_ci, pick
 
-__all__ = ["BUDGET_COMPARISONS", "read_budget", "read_length"]
+__all__ = ["BUDGET_COMPARISONS", "common_seeds", "read_budget", "read_length"]
 
 #: (run, reference run, what the comparison asks): where the study reads the head-only gap.
 BUDGET_COMPARISONS = (
@@ -93,6 +94,24 @@ LENGTH_QUANTITIES = (
 )
 
 
+def common_seeds(a: Stat, b: Stat) -> tuple[Stat, Stat]:
+    """``a`` and ``b`` restricted to the seeds both have (so that they pair)."""
+    common = sorted(set(a.seeds) & set(b.seeds))
+    if common == list(a.seeds) == list(b.seeds):
+        return a, b
+
+    def keep(s: Stat) -> Stat:
+        idx = [s.seeds.index(k) for k in common]
+        values = np.array([s.per_seed[i] for i in idx])
+        cis = tuple(s.per_seed_ci95[i] for i in idx) if len(s.per_seed_ci95) == len(
+            s.seeds) else ()
+        return Stat(float(values.mean()) if len(values) else float("nan"),
+                    float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+                    len(common), tuple(common), tuple(values.tolist()), cis, s.steps)
+
+    return keep(a), keep(b)
+
+
 def read_length(summary: pd.DataFrame) -> list[str]:
     """Each long run's headline quantities at 1000 steps against its end, paired over seeds
     (the same runs): which answers change with length and which do not."""
@@ -107,6 +126,7 @@ def read_length(summary: pd.DataFrame) -> list[str]:
             b = pick(part, quantity=quantity, layer=layer, train_steps=1000)
             if a is None or b is None:
                 continue
+            a, b = common_seeds(a, b)  # a run still training: read the seeds both lengths have
             digits = 1 if scale == 100.0 else 3
             value_unit = "%" if unit and "accuracy" in quantity else unit
             out.append(f"{run}, {label}: {b.text(scale, digits, value_unit)} at 1000 steps, "

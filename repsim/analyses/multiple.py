@@ -42,7 +42,8 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 
 
 def _p(value: float) -> str:
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    """``"= 0.043"`` or ``"< 0.001"``: what follows a ``p``."""
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
 
 
 @dataclass
@@ -68,8 +69,8 @@ class Collector:
         def one(match: re.Match) -> str:
             i = int(match.group(1))
             holds = adjusted[i] < ALPHA
-            return (f"p = {_p(self.pvalues[i])}; Holm-adjusted over the report's {m} readings "
-                    f"p = {_p(adjusted[i])}: {'holds' if holds else 'does not hold'} "
+            return (f"p {_p(self.pvalues[i])}; Holm-adjusted over the report's {m} readings "
+                    f"p {_p(adjusted[i])}: {'holds' if holds else 'does not hold'} "
                     "after correction")
 
         return _TOKEN.sub(one, text)
@@ -108,5 +109,5 @@ def mark(p: float) -> str:
         raise ValueError(f"a p-value must be in [0, 1]; got {p}")
     collector = _ACTIVE.get()
     if collector is None:
-        return f"p = {_p(p)}, not corrected for the report's other readings"
+        return f"p {_p(p)}, not corrected for the report's other readings"
     return collector.add(float(p))

@@ -133,12 +133,14 @@ def length_table(summary: pd.DataFrame, freezing: pd.DataFrame | None = None) ->
             change = "–"
             if 1000 in by_step and end > 1000:
                 a, b = by_step[end], by_step[1000]
-                if a["seeds"] == b["seeds"] and len(a["seeds"]) >= 2:
-                    d = np.subtract(a["per_seed"], b["per_seed"])
+                common = sorted(set(a["seeds"]) & set(b["seeds"]))  # paired on shared seeds
+                if len(common) >= 2:
+                    d = np.subtract([a["per_seed"][list(a["seeds"]).index(k)] for k in common],
+                                    [b["per_seed"][list(b["seeds"]).index(k)] for k in common])
                     change = _ci({"n_seeds": len(d), "seed_mean": d.mean(),
                                   "seed_std": d.std(ddof=1)}, scale, digits)
             table.append({"run": run, "quantity": label, **cells,
-                          "end − 1000 (paired, 95% CI)": change})
+                          "end − 1000 (paired over shared seeds, 95% CI)": change})
     return pd.DataFrame(table)
 
 
