@@ -40,6 +40,18 @@ def _rel(path: Path) -> str:
         return path.resolve().as_posix()
 
 
+def _same_weights(source: str | Path, target: Path) -> bool:
+    """True when ``target`` is already an export of ``source``: same step, same tensors."""
+    import torch
+
+    if not target.exists():
+        return False
+    a = torch.load(source, map_location="cpu", weights_only=True)
+    b = torch.load(target, map_location="cpu", weights_only=True)
+    return a["step"] == b["step"] and a["model"].keys() == b["model"].keys() and all(
+        torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
 def _clean(value):
     """JSON-safe: NaN (a missing CI) becomes None."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -99,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
         if entry.get("along_training"):  # the long tier's checkpoints along training
             stem += f"_step{entry['steps']}"
         target = args.out / f"{stem}.pt"
-        export_checkpoint(entry["path"], target)
+        if not _same_weights(entry["path"], target):  # re-shipping leaves a shipped file alone
+            export_checkpoint(entry["path"], target)
         folder = run_dir(args.root, run)
         if entry.get("along_training"):
             entries.append({**entry, "path": _rel(target), "study": "omniglot-study",

@@ -41,6 +41,10 @@ def test_an_unfinished_long_run_ships_its_state_and_resumes_exactly(tmp_path, sh
     assert [(e["steps"], e.get("along_training")) for e in entries] == [(1, True)]
     assert Path(entries[0]["path"]).is_file() and entries[0]["figures"]
     assert (out / "resume" / "maml-long_s0.pt").is_file()
+    shipped = Path(entries[0]["path"]).stat().st_mtime_ns
+    ship.main(["--root", str(root), "--out", str(out), "--index", str(index),
+               "--results", str(results)])
+    assert Path(entries[0]["path"]).stat().st_mtime_ns == shipped  # same weights: left alone
 
     fresh = tmp_path / "fresh"
     ship.restore(results, out, fresh)
