@@ -107,7 +107,9 @@ def budget(summary: pd.DataFrame) -> Figure:
     ax.invert_yaxis()
     ax.set_xlabel("accuracy on the same 600 test tasks (%), mean ± std over seeds")
     ax.set_title("What each reader gets from θ's body, and what the inner loop adds")
-    ax.legend(loc="lower left", fontsize=7, ncol=2, frameon=True)
+    # below the axes: inside, it would sit on the lowest run's dots
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), fontsize=7, ncol=4,
+              frameon=False)
     fig.tight_layout()
     return fig
 
