@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     for run in runs:
         folder = run_dir(args.root, run)
         last = checkpoint_paths(folder)
+        stale = args.out / "resume" / f"{run.name}_s{run.config.seed}.pt"
+        if (run.name, run.config.seed) in finished and stale.exists():
+            stale.unlink()  # finished since it was shipped unfinished
         if (run.name, run.config.seed) in finished or not last:
             continue
         (args.out / "resume").mkdir(parents=True, exist_ok=True)

@@ -80,7 +80,7 @@ class Collector:
         from ``texts``), p, Holm-adjusted p and the verdict at α = 0.05."""
         where: dict[int, str] = {}
         for text in texts:
-            for sentence in re.split(r"(?<=\.) (?=[A-Z0-9])", text):
+            for sentence in re.split(r"(?<=\.) ", text):  # a decimal point has no space after
                 for match in _TOKEN.finditer(sentence):
                     clean = _TOKEN.sub("…", sentence).removeprefix("**Reading.** ")
                     where.setdefault(int(match.group(1)), clean[:220])
