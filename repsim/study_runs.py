@@ -187,7 +187,9 @@ def _freezing_rows(frame: pd.DataFrame) -> pd.DataFrame:
     every k."""
     rows = frame[frame["head"] == "adapted"].copy()
     rows["n_frozen"] = rows["frozen"].map(len)
-    flat = rows.groupby(["run", "seed"])["n_frozen"].transform("nunique") == 1
+    # one model is one checkpoint: a run read along training has one per kept step
+    model = ["run", "seed", "step"] if "step" in rows else ["run", "seed"]
+    flat = rows.groupby(model)["n_frozen"].transform("nunique") == 1
     expanded = [rows[~flat]] + [rows[flat].assign(n_frozen=k) for k in range(5)]
     return pd.concat(expanded, ignore_index=True)
 
@@ -283,8 +285,7 @@ def gather_tables(root: str | Path, runs: Sequence[StudyRun], out_dir: str | Pat
                  "value")
         frz = _read_all(root, length, "ablate", "length", along=True)
         if not frz.empty:
-            frz = _freezing_rows(frz.assign(run=frz["run"] + "@" + frz["step"].astype(str)))
-            frz["run"] = frz["run"].str.split("@").str[0]
+            frz = _freezing_rows(frz)
             frz["regime"] = frz["run"].map({r.name: regime_name(r.config) for r in runs})
             emit("length_freezing", frz.assign(train_steps=frz["step"].astype(int)),
                  ["run", "regime", "train_steps", "n_frozen"], "accuracy")

@@ -209,9 +209,7 @@ def adaptation_budget(
                      "detail": detail})
 
     for quantity, values in per_task.items():
-        add(quantity, values, "conv4 and head" if quantity == "top_and_head" and
-            body[-1] == "conv4" else (f"{body[-1]} and head" if quantity == "top_and_head"
-                                      else None))
+        add(quantity, values, f"{body[-1]} and head" if quantity == "top_and_head" else None)
     head_side = [q for q in per_task if q == "head_only" or q.startswith("head_only_")
                  or q in ("nil", "prototype", "probe")]
     best = max(head_side, key=lambda q: (per_task[q].mean(), -head_side.index(q)))
